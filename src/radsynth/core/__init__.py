@@ -1,0 +1,1 @@
+"""Core records, errors, label taxonomy and deterministic random streams."""
