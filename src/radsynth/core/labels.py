@@ -59,21 +59,23 @@ _NAMES = {
     62: "right vessel",
     72: "5th ventricle",
     85: "optic chiasm",
-    136: "left extra-cerebral (136)",
-    137: "left extra-cerebral (137)",
-    163: "right extra-cerebral (163)",
-    164: "right extra-cerebral (164)",
-    502: "extra-cerebral 502",
-    506: "extra-cerebral 506",
-    507: "extra-cerebral 507",
-    508: "extra-cerebral 508",
-    509: "extra-cerebral 509",
-    511: "extra-cerebral 511",
-    512: "extra-cerebral 512",
-    514: "extra-cerebral 514",
-    515: "extra-cerebral 515",
-    516: "extra-cerebral 516",
-    530: "extra-cerebral 530",
+    # 136/137/163/164 and 5xx: identified by location in the 20 SynthSeg training maps
+    # (see the evidence note in _TISSUE below).
+    136: "left choroid plexus (lateral ventricle body/atrium)",
+    137: "left choroid plexus (temporal horn)",
+    163: "right choroid plexus (lateral ventricle body/atrium)",
+    164: "right choroid plexus (temporal horn)",
+    502: "arteries (internal carotid, vertebral)",
+    506: "eyeballs (vitreous)",
+    507: "extracranial soft tissue (subcutaneous and orbital fat, muscles of face and neck)",
+    508: "extraocular muscles",
+    509: "nasal cavity soft tissue (turbinates, mucosa)",
+    511: "skin (outer layer of scalp, face and neck)",
+    512: "spinal cord",
+    514: "dural venous sinuses and large veins",
+    515: "bone (skull tables, vertebrae, mandible)",
+    516: "bone marrow (diploe, vertebral bodies, mandible)",
+    530: "optic nerves",
     TUMOUR_NECROSIS: "tumour necrotic core",
     TUMOUR_ENHANCING: "tumour enhancing rim",
     TUMOUR_OEDEMA: "peritumoural oedema",
@@ -97,11 +99,43 @@ _TISSUE = {
     4: "csf", 43: "csf", 5: "csf", 44: "csf", 14: "csf", 15: "csf", 24: "csf", 72: "csf",
     25: "wm", 57: "wm",
     30: "blood", 62: "blood",
-    # SynthSeg extra-cerebral classes; mapping checked by location/volume in
-    # radsynth.anatomy (see tests/anatomy): refined there if needed.
+    # SynthSeg extra-cerebral classes. Their meaning is undocumented; identified during
+    # the radsynth.anatomy work by inspecting all 20 SynthSeg training maps (Billot et
+    # al. 2023): volume, centroid, connected components, neighbouring labels and
+    # rendered axial/coronal/sagittal slices. Volumes: range over the 20 maps.
+    # - 136/163 (0.8-3.2 mL, left/right): inside the lateral-ventricle atrium/body, touching
+    #   4/43 and the thalamus; 137/164 (0.1-0.4 mL) in the temporal horns next to 5/44 and
+    #   the hippocampus. SynthSeg's own segmentation-label table maps 136->4, 137->5,
+    #   163->43, 164->44. => choroid plexus (FreeSurfer 31/63). Vascular stroma with
+    #   GM-like T1/T2: "gm" is the closest tissue class.
+    # - 502 (4-12 mL, ~70 thin components): bilateral tubes in the carotid sheath running
+    #   up the neck, petrous/cavernous course beside the sella => arteries: "blood".
+    # - 506 (7-16 mL, two ~6.5 mL spheres in the orbits) => eyeballs: "vitreous".
+    # - 507 (0.5-1.8 L, one component, fills all space between skin and bone): scalp
+    #   subcutaneous layer, orbital fat, temporalis/masticatory/neck muscles, tongue =>
+    #   generic soft tissue; "fat" gives the bright scalp/orbit of T1w (neck muscle
+    #   too bright: a known limitation of this class).
+    # - 508 (2-4 mL): thin bands along the globe's walls to the orbital apex =>
+    #   extraocular muscles: "muscle".
+    # - 509 (22-50 mL): midline, in the nasal cavity around air pockets => turbinates and
+    #   nasal mucosa: "muscle" (soft tissue).
+    # - 511 (0.24-0.44 L): uniform 3-5 mm outermost shell of the head; 40-67% of all
+    #   head/air interface voxels (the rest: bone and mucosa around sinus air) => "skin"
+    #   (was "bone").
+    # - 512 (0.1-10 mL, one component): continues the brain-stem down the spinal canal
+    #   inside CSF => spinal cord: "wm" (was "blood").
+    # - 514 (10-43 mL): superior sagittal, straight and transverse sinuses along the inner
+    #   table, jugular veins in the neck => venous blood: "blood" (was "muscle").
+    # - 515 (0.3-0.54 L): shell between CSF and scalp (22-25% of the voxels bordering CSF
+    #   24, the rest being cortex), walls of the sinuses, vertebrae, mandible => cortical
+    #   bone: "bone" (was "skin").
+    # - 516 (33-152 mL): enclosed by 515 (diploe of the calvaria, vertebral bodies) =>
+    #   "marrow".
+    # - 530 (0.6-1.3 mL): from the back of each globe to the orbital apex/chiasm =>
+    #   optic nerves: "wm" (was "blood").
     136: "gm", 137: "gm", 163: "gm", 164: "gm",
-    502: "dura", 506: "vitreous", 507: "fat", 508: "blood", 509: "muscle", 511: "bone",
-    512: "blood", 514: "muscle", 515: "skin", 516: "marrow", 530: "blood",
+    502: "blood", 506: "vitreous", 507: "fat", 508: "muscle", 509: "muscle", 511: "skin",
+    512: "wm", 514: "blood", 515: "bone", 516: "marrow", 530: "wm",
     TUMOUR_NECROSIS: "tumour_necrosis",
     TUMOUR_ENHANCING: "tumour_enhancing",
     TUMOUR_OEDEMA: "oedema",

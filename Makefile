@@ -1,0 +1,35 @@
+# radsynth: set-up from nothing, demo, tests.
+# `make demo` creates .venv (torch==2.13.0 first: a local CPU wheel), installs radsynth,
+# then builds the demo brain-MRI cohort into demo-out/. `make test` runs the test suite.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.radsynth-installed
+OUT ?= demo-out
+WORKERS ?= 2
+
+.PHONY: setup demo test bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch first, pinned: any other spec pulls GBs of CUDA wheels
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+demo: setup
+	rm -rf $(OUT)
+	$(BIN)/radsynth cohort build examples/brain-mri.yaml --out $(OUT) --workers $(WORKERS)
+	@echo "Open $(OUT)/dataset_card.md, the previews in $(OUT)/subjects/*/png, and $(OUT)/manifest.parquet."
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python bench/bench_mri.py
+
+clean:
+	rm -rf $(OUT) .pytest_cache build *.egg-info

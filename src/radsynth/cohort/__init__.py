@@ -1,0 +1,1 @@
+"""Cohort building: spec -> plan -> run (local process pool or Ray), resumable."""

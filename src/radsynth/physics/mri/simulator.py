@@ -1,0 +1,175 @@
+"""MRI simulator: label map -> tissue parameters -> signal equation -> acquisition -> ImageRecord.
+
+The noise-free signal is piecewise constant over labels, so the signal equation is
+evaluated once per label value on the tissue table's look-up tables and gathered into
+the image in a single pass (exact, and ~10x faster than evaluating it per voxel).
+
+Intensities are on a fixed physical scale: ``INTENSITY_SCALE`` (1000 a.u.) is the signal
+of fully relaxed pure water (PD = 1) with no T2 decay; images are never rescaled per
+image, so contrast is physical and comparable across images, sequences and subjects
+(up to the bias field, which has no constant term).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from radsynth.core.errors import RadsynthInputError
+from radsynth.core.labels import TISSUES
+from radsynth.core.records import ImageRecord
+from radsynth.physics.mri.acquisition import Acquisition, acquire
+from radsynth.physics.mri.contrast_agent import (
+    DEFAULT_CONCENTRATION_MM,
+    ContrastAgent,
+    apply_contrast_to_table,
+    contrast_agent as named_contrast_agent,
+)
+from radsynth.physics.mri.presets import SignalModel, canonical_sequence_name, get_sequence
+from radsynth.physics.mri.tissue import TissueTable, check_labels, label_tissue_index, tissue_table as default_table
+
+#: Signal of fully relaxed water (PD 1), in a.u.
+INTENSITY_SCALE = 1000.0
+
+
+def _prepare(
+    sequence_name: str,
+    field_strength_t: float,
+    table: TissueTable | None,
+    agent: ContrastAgent | None,
+    concentrations: Mapping[str, float] | None,
+    reference_tissue: str,
+) -> tuple[str, SignalModel, TissueTable, ContrastAgent | None, np.ndarray, np.ndarray]:
+    name = canonical_sequence_name(sequence_name)
+    model, needs_contrast = get_sequence(name, field_strength_t)
+    if table is None:
+        table = default_table(field_strength_t)
+    elif abs(table.field_strength_t - float(field_strength_t)) > 1e-6:
+        raise RadsynthInputError(
+            "tissue_table", f"table for {table.field_strength_t} T", f"a table for field_strength_t={field_strength_t} T"
+        )
+    if reference_tissue not in TISSUES:
+        raise RadsynthInputError("reference_tissue", reference_tissue, f"one of {list(TISSUES)}")
+    if needs_contrast:
+        agent = agent or named_contrast_agent("gadobutrol", field_strength_t)
+        table = apply_contrast_to_table(table, agent, DEFAULT_CONCENTRATION_MM if concentrations is None else concentrations)
+    else:
+        agent = None
+    luts = table.label_luts()
+    sig = model.signal(luts["pd"], luts["t1_ms"], luts["t2_ms"], luts["t2star_ms"]) * np.float32(INTENSITY_SCALE)
+    sig = np.nan_to_num(sig, nan=0.0).astype(np.float32)
+    ref_lut = label_tissue_index() == TISSUES.index(reference_tissue)
+    return name, model, table, agent, sig, ref_lut
+
+
+def _reference_value(sig_lut: np.ndarray, ref_lut: np.ndarray) -> float:
+    """Noise-free signal (a.u.) of the reference tissue: the same for all its labels."""
+    return float(sig_lut[ref_lut][0]) if ref_lut.any() else 0.0
+
+
+def _acquisition_dict(name: str, model: SignalModel, b0: float, acq: Acquisition, agent: ContrastAgent | None,
+                      record_affine: np.ndarray, ndim: int, reference_tissue: str) -> dict[str, Any]:
+    d = dict(model.acquisition_params())
+    spacing = [float(v) for v in np.sqrt((record_affine[:3, :ndim] ** 2).sum(axis=0))]
+    d.update({
+        "field_strength_t": float(b0),
+        "voxel_size_mm": spacing,
+        "signal_model": model.to_dict(),
+        "intensity_scale": INTENSITY_SCALE,
+        "contrast_agent": None if agent is None else agent.to_dict(),
+        "reference_tissue": reference_tissue,
+        "acquisition_config": acq.to_dict(),
+    })
+    if ndim == 3:
+        d["slice_thickness_mm"] = spacing[2]
+    return d
+
+
+def simulate(
+    labels: np.ndarray,
+    affine: np.ndarray,
+    sequence_name: str,
+    field_strength_t: float = 3.0,
+    tissue_table: TissueTable | None = None,
+    acquisition: Acquisition | None = None,
+    rng: np.random.Generator | None = None,
+    reference_tissue: str = "wm",
+    sampled: Mapping[str, Any] | None = None,
+    contrast_agent: ContrastAgent | None = None,
+    concentrations: Mapping[str, float] | None = None,
+) -> tuple[ImageRecord, dict[str, Any]]:
+    """Simulate one MR image of a label map (2D or 3D int16, RAS+ grid of ``affine``).
+
+    ``tissue_table`` defaults to the literature table at ``field_strength_t`` (apply a
+    :class:`~radsynth.physics.mri.tissue.TissueJitter` to it beforehand for subject
+    variation). Sequences needing contrast (T1c) get ``contrast_agent`` (default
+    gadobutrol at this field) at ``concentrations`` (default
+    :data:`~radsynth.physics.mri.contrast_agent.DEFAULT_CONCENTRATION_MM`).
+    Returns (ImageRecord, sampled); pass ``sampled`` back instead of ``rng`` to replay.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim not in (2, 3):
+        raise RadsynthInputError("labels", f"array of shape {labels.shape}", "a 2D or 3D label map")
+    check_labels(labels)
+    acquisition = acquisition or Acquisition()
+    name, model, _, agent, sig_lut, ref_lut = _prepare(
+        sequence_name, field_strength_t, tissue_table, contrast_agent, concentrations, reference_tissue
+    )
+    signal = np.take(sig_lut, labels)
+    ref_mask = np.take(ref_lut, labels)
+    image, new_affine, acq_sampled = acquire(
+        signal, affine, acquisition, rng=rng, reference_mask=ref_mask,
+        sampled=None if sampled is None else sampled["acquisition"], reference_value=_reference_value(sig_lut, ref_lut),
+    )
+    record = ImageRecord(
+        array=image, affine=new_affine, modality="MR", sequence=name, units="a.u.",
+        acquisition=_acquisition_dict(name, model, field_strength_t, acquisition, agent, new_affine, image.ndim, reference_tissue),
+    )
+    return record, {"sequence": name, "field_strength_t": float(field_strength_t), "acquisition": acq_sampled}
+
+
+def simulate_slice_batch(
+    labels: np.ndarray,
+    affine: np.ndarray,
+    sequence_name: str,
+    field_strength_t: float = 3.0,
+    tissue_table: TissueTable | None = None,
+    acquisition: Acquisition | None = None,
+    rng: np.random.Generator | None = None,
+    reference_tissue: str = "wm",
+    sampled: list[Mapping[str, Any]] | None = None,
+    contrast_agent: ContrastAgent | None = None,
+    concentrations: Mapping[str, float] | None = None,
+) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
+    """Simulate a batch of 2D slices (labels (N, X, Y) int, one shared 2D ``affine``).
+
+    Each slice gets its own bias field / artefacts / noise, drawn in order from ``rng``
+    (or replayed from ``sampled``, one dict per slice). Returns (images (N, X', Y') float32,
+    affine of the acquisition grid, sampled list).
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 3 or labels.shape[0] == 0:
+        raise RadsynthInputError("labels", f"array of shape {labels.shape}", "a non-empty batch of 2D slices, shape (N, X, Y)")
+    if sampled is not None and len(sampled) != labels.shape[0]:
+        raise RadsynthInputError("sampled", f"{len(sampled)} entries", f"one per slice ({labels.shape[0]})")
+    acquisition = acquisition or Acquisition()
+    _, _, _, _, sig_lut, ref_lut = _prepare(
+        sequence_name, field_strength_t, tissue_table, contrast_agent, concentrations, reference_tissue
+    )
+    ref_value = _reference_value(sig_lut, ref_lut)
+    out: np.ndarray | None = None
+    out_sampled, new_affine = [], np.asarray(affine, dtype=np.float64)
+    # slice by slice: small temporaries stay in the allocator's cache (no page faults)
+    for i in range(labels.shape[0]):
+        check_labels(labels[i])
+        img, new_affine, s = acquire(
+            np.take(sig_lut, labels[i]), affine, acquisition, rng=rng, reference_mask=np.take(ref_lut, labels[i]),
+            sampled=None if sampled is None else sampled[i], reference_value=ref_value,
+        )
+        if out is None:
+            out = np.empty((labels.shape[0],) + img.shape, dtype=np.float32)
+        out[i] = img
+        out_sampled.append(s)
+    return out, new_affine, out_sampled
