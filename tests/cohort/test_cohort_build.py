@@ -113,3 +113,37 @@ def test_resume_after_sigkill_finishes_with_exactly_n(tmp_path):
     clean = tmp_path / "clean"
     assert build(spec, clean).returncode == 0
     assert tree_hashes(clean) == tree_hashes(out)
+
+
+def test_built_dicom_is_marked_synthetic_and_passes_dciodvfy(reference_build):
+    import shutil
+
+    import pydicom
+
+    _, out = reference_build
+    series = sorted({p.parent for p in out.glob("subjects/*/dicom/*/*.dcm")})
+    assert series, "the fast spec asks for DICOM on one subject"
+    for folder in series:
+        first = sorted(folder.glob("*.dcm"))[0]
+        ds = pydicom.dcmread(first)
+        assert ds.ConversionType == "SYN"
+        assert list(ds.ImageType)[:2] == ["DERIVED", "SECONDARY"]
+        assert ds.PatientIdentityRemoved == "YES"
+        assert str(ds.PatientName).startswith("SYNTHETIC^")
+        for tag in ("StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate", "PatientBirthDate"):
+            assert ds.get(tag, "") in ("", None, "20000101"), tag  # empty or the fixed synthetic placeholder
+        for tag in ("OtherPatientNames", "InstitutionName", "PatientAddress", "OperatorsName"):
+            assert not ds.get(tag), tag
+        assert str(ds.get("ReferringPhysicianName", "")) == ""
+        creator_blocks = [e.value for e in ds if e.tag.is_private_creator]
+        assert "RADSYNTH 1.0" in creator_blocks
+        assert ds.StudyInstanceUID.startswith("2.25.")
+        if shutil.which("dciodvfy"):
+            r = subprocess.run(["dciodvfy", str(first)], capture_output=True, text=True)
+            errors = [ln for ln in (r.stdout + r.stderr).splitlines() if ln.startswith("Error") or " Error " in ln]
+            assert not errors, errors
+    if shutil.which("dciodvfy"):
+        for seg in out.glob("subjects/*/dicom/seg/*.dcm"):
+            r = subprocess.run(["dciodvfy", str(seg)], capture_output=True, text=True)
+            errors = [ln for ln in (r.stdout + r.stderr).splitlines() if ln.startswith("Error") or " Error " in ln]
+            assert not errors, errors

@@ -39,3 +39,21 @@ def test_subject_is_pure_function_of_spec_and_index():
     assert forward == backward
     other = parse_spec({**SPEC, "seed": 8})
     assert [p.seed for p in plan_cohort(other)] != [p.seed for p in forward]
+
+
+def test_exclusive_labels_never_co_occur_and_keep_prevalence():
+    spec = parse_spec({**SPEC, "labels": {"tumour": 0.5, "stroke": 0.4}, "exclusive_labels": [["tumour", "stroke"]]})
+    plans = plan_cohort(spec)
+    assert sum(p.labels["tumour"] for p in plans) == 20
+    assert sum(p.labels["stroke"] for p in plans) == 16
+    assert not any(p.labels["tumour"] and p.labels["stroke"] for p in plans)
+
+
+def test_exclusive_labels_over_one_is_rejected():
+    import pytest
+
+    from radsynth.core.errors import RadsynthInputError
+
+    with pytest.raises(RadsynthInputError) as ei:
+        parse_spec({**SPEC, "labels": {"tumour": 0.7, "stroke": 0.4}, "exclusive_labels": [["tumour", "stroke"]]})
+    assert ei.value.field == "exclusive_labels[0]"

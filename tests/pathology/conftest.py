@@ -2,8 +2,9 @@
 
 The real map is, in order of preference, a copy shipped with radsynth
 (src/radsynth/data/brain/*.nii.gz) or SynthSeg training map 01 from the shared
-data folder (env RADSYNTH_SHARED_DATA or <repo>/../shared/data); tests that need
-it skip when neither exists.
+data folder (env RADSYNTH_SHARED_DATA or <repo>/../shared/data), loaded with
+radsynth.anatomy.labelmaps.load_labelmap when that exists; tests that need it
+skip when neither file exists.
 """
 
 from __future__ import annotations
@@ -29,12 +30,21 @@ def _real_map_path() -> Path | None:
 
 
 def load_brain_map(margin: int = 8) -> tuple[np.ndarray, np.ndarray]:
-    """(int16 RAS+ label map cropped to the brain bounding box + margin, affine)."""
-    import nibabel as nib
-
+    """(int16 RAS+ 1 mm label map, affine): radsynth's loader (176x208x176 working grid) when
+    available, else the map cropped to the brain bounding box + ``margin`` voxels."""
     path = _real_map_path()
     if path is None:
         pytest.skip("no brain label map: neither src/radsynth/data/brain/*.nii.gz nor shared data brain-labelmaps/")
+    try:
+        from radsynth.anatomy.labelmaps import load_labelmap
+    except ImportError:
+        load_labelmap = None
+    if load_labelmap is not None:
+        lab, aff = load_labelmap(path)
+        return np.array(lab, dtype=np.int16), np.array(aff, dtype=np.float64)
+
+    import nibabel as nib
+
     img = nib.as_closest_canonical(nib.load(str(path)))
     lab = np.asarray(img.dataobj).astype(np.int16)
     aff = img.affine.copy()

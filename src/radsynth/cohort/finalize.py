@@ -18,6 +18,7 @@ def manifest_rows(spec: CohortSpec, metas: list[dict[str, Any]]) -> list[dict[st
     from radsynth.io.atomic import sha256_file
 
     rows: list[dict[str, Any]] = []
+    attr_names = sorted(set(spec.attributes) | {k for m in metas for k in m["attributes"]})
     for meta in metas:
         sid = meta["subject_id"]
         prov = meta["provenance"]
@@ -29,7 +30,7 @@ def manifest_rows(spec: CohortSpec, metas: list[dict[str, Any]]) -> list[dict[st
             "config_hash": prov["config_hash"],
         }
         base.update({f"label_{k}": bool(meta["labels"].get(k, False)) for k in sorted(spec.labels)})
-        base.update({f"attr_{k}": meta["attributes"].get(k) for k in sorted(spec.attributes)})
+        base.update({f"attr_{k}": meta["attributes"].get(k) for k in attr_names})
         entries = list(meta["files"]) + [
             {"path": "subject.json", "kind": "metadata", "format": "json", "modality": "", "sequence": "",
              "sha256": None}
@@ -72,6 +73,14 @@ def finalize(spec: CohortSpec, out: Path) -> tuple[Path, Path]:
     return manifest, card
 
 
+def _generator_description(spec: CohortSpec) -> str:
+    from radsynth.cohort.spec import validate_generator
+
+    cls, config = validate_generator(spec)
+    gen = cls(config)
+    return gen.describe() if hasattr(gen, "describe") else ""
+
+
 def _fmt_counter(c: Counter) -> str:
     return ", ".join(f"{k}: {v}" for k, v in sorted(c.items(), key=lambda kv: str(kv[0]))) or "none"
 
@@ -95,13 +104,13 @@ def dataset_card(spec: CohortSpec, metas: list[dict[str, Any]], rows: list[dict[
             finding_lines.append(f"| {m['subject_id']} | {f.get('type', '')} | {f.get('subtype', '')} | "
                                  f"{f.get('side') or f.get('hemisphere') or ''} | {where} | {vol_s} |")
     attr_lines = []
-    for k in sorted(spec.attributes):
+    for k in sorted(set(spec.attributes) | {a for m in metas for a in m["attributes"]}):
         vals = [m["attributes"].get(k) for m in metas]
         if all(isinstance(v, (int, float)) for v in vals) and vals:
             attr_lines.append(f"- `{k}`: min {min(vals):g}, median {sorted(vals)[len(vals) // 2]:g}, max {max(vals):g}")
         else:
             attr_lines.append(f"- `{k}`: {_fmt_counter(Counter(vals))}")
-    gen_desc = prov.get("config", {}).get("description", "") if isinstance(prov.get("config"), dict) else ""
+    gen_desc = _generator_description(spec)
     lines = [
         f"# Dataset card: {spec.name}",
         "",

@@ -23,10 +23,26 @@ def subject_id(index: int, n_subjects: int) -> str:
     return f"sub-{index + 1:0{width}d}"
 
 
-@lru_cache(maxsize=64)
 def _positive_set(seed: int, stream: str, n: int, k: int) -> frozenset[int]:
+    return frozenset(_permutation(seed, stream, n)[:k])
+
+
+def _positives(spec: CohortSpec, name: str) -> frozenset[int]:
+    """Subjects positive for ``name``: round(p * N) of them, disjoint within an exclusive group."""
+    n = spec.n_subjects
+    for group in spec.exclusive_labels:
+        if name in group:
+            order = _permutation(spec.seed, "exclusive:" + "|".join(group), n)
+            start = sum(int(round(spec.labels[g] * n)) for g in group[: group.index(name)])
+            k = int(round(spec.labels[name] * n))
+            return frozenset(order[start:start + k])
+    return _positive_set(spec.seed, f"label:{name}", n, int(round(spec.labels[name] * n)))
+
+
+@lru_cache(maxsize=64)
+def _permutation(seed: int, stream: str, n: int) -> tuple[int, ...]:
     rng = np.random.default_rng(np.random.SeedSequence(entropy=seed, spawn_key=(2**31 - 1, stream_id(stream))))
-    return frozenset(int(i) for i in rng.permutation(n)[:k])
+    return tuple(int(i) for i in rng.permutation(n))
 
 
 def _sample_attribute(dist: Any, rng: np.random.Generator) -> Any:
@@ -52,10 +68,7 @@ def plan_subject(spec: CohortSpec, index: int) -> SubjectPlan:
     n = spec.n_subjects
     if not 0 <= index < n:
         raise IndexError(f"subject index {index} outside 0..{n - 1}")
-    labels = {
-        name: index in _positive_set(spec.seed, f"label:{name}", n, int(round(p * n)))
-        for name, p in sorted(spec.labels.items())
-    }
+    labels = {name: index in _positives(spec, name) for name in sorted(spec.labels)}
     attributes = {
         name: _sample_attribute(dist, subject_rng(spec.seed, index, f"attribute:{name}"))
         for name, dist in sorted(spec.attributes.items())

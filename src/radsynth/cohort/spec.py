@@ -104,6 +104,9 @@ class CohortSpec(_Strict):
     n_subjects: int = Field(ge=1, le=1_000_000)
     generator: GeneratorSpec
     labels: dict[str, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(default_factory=dict)
+    #: groups of labels no subject may have together (e.g. [[tumour, stroke]]);
+    #: the group's prevalences must then sum to <= 1.
+    exclusive_labels: list[list[str]] = Field(default_factory=list)
     attributes: dict[str, AttributeSpec] = Field(default_factory=dict)
     outputs: OutputSpec = Field(default_factory=OutputSpec)
 
@@ -114,6 +117,20 @@ class CohortSpec(_Strict):
             if not re.fullmatch(r"[a-z][a-z0-9_]*", k):
                 raise ValueError(f"label name {k!r} must be lower-case letters, digits and _")
         return v
+
+    def check_exclusive(self) -> None:
+        """Groups name known labels, once each, with prevalences summing to <= 1."""
+        seen: set[str] = set()
+        for gi, group in enumerate(self.exclusive_labels):
+            for name in group:
+                if name not in self.labels:
+                    raise RadsynthInputError(f"exclusive_labels[{gi}]", name, f"labels named in `labels`: {sorted(self.labels)}")
+                if name in seen:
+                    raise RadsynthInputError(f"exclusive_labels[{gi}]", name, "each label in at most one group, once")
+                seen.add(name)
+            total = sum(self.labels[n] for n in group)
+            if total > 1.0 + 1e-9:
+                raise RadsynthInputError(f"exclusive_labels[{gi}]", group, f"labels whose prevalences sum to <= 1 (they sum to {total:g})")
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -163,6 +180,7 @@ def parse_spec(data: Any) -> CohortSpec:
         spec = CohortSpec.model_validate(data)
     except ValidationError as exc:
         raise_from_validation(exc)
+    spec.check_exclusive()
     validate_generator(spec)
     return spec
 

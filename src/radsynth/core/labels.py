@@ -157,7 +157,8 @@ PARENCHYMA = frozenset(
 #: Supratentorial cerebral parenchyma by hemisphere (for territories and mass effect).
 LEFT_HEMISPHERE = frozenset({2, 3, 10, 11, 12, 13, 17, 18, 26, 28, 4, 5})
 RIGHT_HEMISPHERE = frozenset({41, 42, 49, 50, 51, 52, 53, 54, 58, 60, 43, 44})
-BRAIN = PARENCHYMA | VENTRICLES | EXTRACEREBRAL_CSF | LESION_LABELS | {30, 62, 85, 25, 57}
+CHOROID_PLEXUS = frozenset({136, 137, 163, 164})
+BRAIN = PARENCHYMA | VENTRICLES | EXTRACEREBRAL_CSF | LESION_LABELS | CHOROID_PLEXUS | {30, 62, 85, 25, 57}
 
 
 def tissue_of(label: int) -> str:

@@ -68,6 +68,16 @@ OEDEMA_CORRELATION_MM = 8.0
 #: Any parenchyma this close (mm) to the core may be oedematous, not only white matter.
 OEDEMA_ADJACENT_MM = 2.0
 
+#: Accepted values of the Glioma parameters (mass_effect_mm: [0, 0.9 radius_mm]).
+_LIMITS = {
+    "radius_mm": (1.0, 60.0),
+    "irregularity": (0.0, 0.35),
+    "necrosis_fraction": (0.0, 0.95),
+    "rim_thickness_mm": (0.5, 30.0),
+    "oedema_extent_mm": (0.0, 60.0),
+    "oedema_irregularity": (0.0, 0.8),
+    "mass_effect_decay_mm": (0.5, 60.0),
+}
 _WM = {"left": frozenset({2}), "right": frozenset({41})}
 _CORTEX = {"left": 3, "right": 42}
 #: Labels a deep white-matter centre may be surrounded by (WM, deep grey nuclei, ventricles).
@@ -110,16 +120,7 @@ class Glioma:
         object.__setattr__(self, "centre_mm", c)
         object.__setattr__(self, "hemisphere", check_side(self.hemisphere))
         object.__setattr__(self, "shape_seed", int(self.shape_seed))
-        limits = {
-            "radius_mm": (1.0, 60.0),
-            "irregularity": (0.0, 0.35),
-            "necrosis_fraction": (0.0, 0.95),
-            "rim_thickness_mm": (0.5, 30.0),
-            "oedema_extent_mm": (0.0, 60.0),
-            "oedema_irregularity": (0.0, 0.8),
-            "mass_effect_decay_mm": (0.5, 60.0),
-        }
-        for name, (lo, hi) in limits.items():
+        for name, (lo, hi) in _LIMITS.items():
             v = float(getattr(self, name))
             if not (np.isfinite(v) and lo <= v <= hi):
                 raise RadsynthInputError(name, getattr(self, name), f"a number in [{lo}, {hi}]")
@@ -173,6 +174,10 @@ class Glioma:
         """Lesion box, voxel offsets (mm) from the centre, radius r and core radius R(theta) (float32)."""
         spacing = voxel_spacing_mm(aff)
         centre_vox = world_to_voxel(aff, np.array(self.centre_mm))
+        if np.any(centre_vox < -0.5) or np.any(centre_vox > np.asarray(shape) - 0.5):
+            raise RadsynthInputError(
+                "centre_mm", list(self.centre_mm), "a point inside the label map", "Sample the glioma on this map."
+            )
         big_r = self.radius_mm * (1.0 + self.irregularity * NOISE_CLIP)
         reach = self.oedema_extent_mm * (1.0 + self.oedema_irregularity * NOISE_CLIP)
         half = big_r + reach + 2.0
@@ -285,17 +290,7 @@ class RandomGlioma:
     MAX_MASS_EFFECT_FRACTION = 0.6
 
     def __post_init__(self) -> None:
-        limits = {
-            "radius_mm": (1.0, 60.0),
-            "irregularity": (0.0, 0.35),
-            "necrosis_fraction": (0.0, 0.95),
-            "rim_thickness_mm": (0.5, 30.0),
-            "oedema_extent_mm": (0.0, 60.0),
-            "oedema_irregularity": (0.0, 0.8),
-            "mass_effect_mm": (0.0, 50.0),
-            "mass_effect_decay_mm": (0.5, 60.0),
-        }
-        for name, (lo, hi) in limits.items():
+        for name, (lo, hi) in {**_LIMITS, "mass_effect_mm": (0.0, 50.0)}.items():
             object.__setattr__(self, name, check_range(name, getattr(self, name), lo, hi))
 
     def sample(
@@ -353,7 +348,8 @@ def _sample_centre(
     d_cortex = ndimage.distance_transform_edt(deep_ok, sampling=spacing)
     brain = ndimage.binary_closing(label_mask(small, PARENCHYMA | VENTRICLES), iterations=2)
     d_surface = ndimage.distance_transform_edt(brain, sampling=spacing)
-    d_vent = ndimage.distance_transform_edt(~label_mask(small, VENTRICLES), sampling=spacing)
+    vent = label_mask(small, VENTRICLES)
+    d_vent = ndimage.distance_transform_edt(~vent, sampling=spacing) if vent.any() else np.full(vent.shape, np.inf)
     base = wm & (d_cortex >= 4.0)
     if not base.any():
         base = wm

@@ -233,7 +233,7 @@ class MassEffect:
 
         Outside ``box`` the map is the identity. The skull taper is widened (x2,
         up to 3 times) until the Jacobian determinant in the brain around the
-        lesion is >= MIN_JACOBIAN; RadsynthInputError if that fails.
+        lesion is >= :attr:`min_jacobian`; RadsynthInputError if that fails.
         """
         f = self._solve(labels, affine)
         return f["box"], f["coords"]

@@ -105,3 +105,19 @@ def test_errors():
         simulate(lab.astype(np.float32), np.eye(4), "T1w", 3.0, rng=np.random.default_rng(0))
     with pytest.raises(RadsynthInputError, match="reference_tissue"):
         simulate(lab, np.eye(4), "T1w", 3.0, rng=np.random.default_rng(0), reference_tissue="brain")
+
+
+def test_flowing_blood_is_dark_on_spin_echo_and_bright_on_gradient_echo():
+    """Flow void on SE/IR (Bradley & Waluch, Radiology 1985); GRE keeps inflow signal."""
+    import numpy as np
+
+    from radsynth.physics.mri.acquisition import Acquisition
+    from radsynth.physics.mri.simulator import simulate
+
+    lab = np.full((8, 8), 2, dtype=np.int16)  # WM
+    lab[2:6, 2:6] = 502  # arteries (blood)
+    acq = Acquisition(voxel_size_mm=1.0, snr=None, bias_field_strength=0.0)
+    for seq, dark in (("T2w", True), ("FLAIR", True), ("GRE-T1", False)):
+        img, _ = simulate(lab, np.eye(4), seq, 3.0, acquisition=acq, rng=np.random.default_rng(0))
+        ratio = img.array[3, 3] / img.array[0, 0]
+        assert (ratio < 0.2) if dark else (ratio > 0.5), (seq, ratio)

@@ -122,6 +122,35 @@ class BrainMRIGenerator:
     def config_dict(self) -> dict[str, Any]:
         return self.config.model_dump(mode="json")
 
+    def describe(self) -> str:
+        """Plain-language description of how this configuration makes images (dataset card)."""
+        from radsynth.physics.mri.presets import get_sequence
+
+        cfg = self.config
+        seq_lines = []
+        for name in list(cfg.sequences) + (["T1c"] if cfg.add_t1c_for_tumour and "T1c" not in cfg.sequences else []):
+            model, contrast = get_sequence(name, cfg.field_strength_t)
+            params = ", ".join(f"{k} {v:g}" for k, v in model.acquisition_params().items() if isinstance(v, (int, float)))
+            seq_lines.append(f"  - {name}: {type(model).__name__} ({params})" + (", after gadolinium" if contrast else ""))
+        a = cfg.artefacts
+        anatomy = "the label maps in `" + cfg.labelmap_dir + "`" if cfg.labelmap_dir else "the six shipped SynthSeg label maps"
+        return "\n".join([
+            f"- Anatomy: {anatomy} (real whole-head segmentations), one per subject chosen by its seed"
+            f" (recorded as `attr_anatomy_source`), deformed by a random affine (rotation <= {cfg.deformation.rotation_deg:g} deg,"
+            f" head size by sex) and a smooth B-spline elastic field (std {cfg.deformation.elastic_std_mm:g} mm);"
+            + (" age-related atrophy (ventricular growth, cortical thinning, sulcal widening)." if cfg.atrophy else ""),
+            "- Pathology: glioma (necrotic core, enhancing rim, oedema along white matter, mass effect) inside brain"
+            " parenchyma; ischaemic stroke confined to one vascular territory (MCA/ACA/PCA, after Tatu et al. 1998).",
+            f"- Physics at {cfg.field_strength_t:g} T: literature T1/T2/T2*/PD per tissue with {cfg.tissue_jitter:.0%} per-subject"
+            " jitter; signal equations per sequence:",
+            *seq_lines,
+            f"- Acquisition: voxel {' x '.join(f'{v:g}' for v in cfg.voxel_size_mm)} mm (partial volume by area averaging),"
+            f" Rician noise at SNR {cfg.snr[0]:g}-{cfg.snr[1]:g} (WM mean / sigma), bias field (strength {a.bias_field_strength:g}),"
+            + (" Gibbs ringing (k-space truncation)," if a.gibbs else "")
+            + f" motion ghosting in {a.motion_ghosting_probability:.0%} of subjects"
+            + (f", Cartesian undersampling R={a.undersampling_acceleration:g}" if a.undersampling_acceleration else "") + ".",
+        ])
+
     # ------------------------------------------------------------------ anatomy
     def _anatomy(self, plan: SubjectPlan, sampled: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         from radsynth.anatomy.atrophy import RandomAtrophy
@@ -243,7 +272,7 @@ class BrainMRIGenerator:
             images=images,
             masks=masks,
             labels=dict(plan.labels),
-            attributes=dict(plan.attributes),
+            attributes={**plan.attributes, "anatomy_source": sampled["labelmap"]["name"]},
             provenance=provenance,
             findings=findings,
         )
