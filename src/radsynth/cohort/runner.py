@@ -145,16 +145,19 @@ def _run_local(spec_text: str, todo: list[int], out: Path, workers: int, tick: C
             tick()
         return
     import multiprocessing as mp
-    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+    from concurrent.futures import ProcessPoolExecutor, as_completed
 
     ctx = mp.get_context("spawn")  # no fork after torch/OpenMP initialised
     with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx, initializer=_worker_init) as pool:
-        futures = {pool.submit(build_subject, spec_text, i, str(out)) for i in todo}
-        while futures:
-            done, futures = wait(futures, return_when=FIRST_EXCEPTION)
-            for f in done:
+        futures = [pool.submit(build_subject, spec_text, i, str(out)) for i in todo]
+        try:
+            for f in as_completed(futures):
                 f.result()
                 tick()
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
 
 
 def _worker_init() -> None:
