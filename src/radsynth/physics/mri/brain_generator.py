@@ -72,6 +72,7 @@ class BrainMRIConfig(_Strict):
     work_resolution_mm: Literal[1, 2] = Field(1, description="anatomy grid; 2 = fast draft")
     snr: tuple[float, float] = Field((25.0, 40.0), description="SNR range (WM mean / noise sigma)")
     tissue_jitter: float = Field(0.05, ge=0, le=0.3, description="relative std of T1/T2/PD per subject")
+    texture_std: float = Field(0.03, ge=0, le=0.3, description="relative std of within-tissue PD heterogeneity")
     labelmap_dir: str | None = Field(None, description="folder of label maps; default: shipped maps")
     atrophy: bool = True
     deformation: DeformationParams = Field(default_factory=DeformationParams)
@@ -142,7 +143,8 @@ class BrainMRIGenerator:
             "- Pathology: glioma (necrotic core, enhancing rim, oedema along white matter, mass effect) inside brain"
             " parenchyma; ischaemic stroke confined to one vascular territory (MCA/ACA/PCA, after Tatu et al. 1998).",
             f"- Physics at {cfg.field_strength_t:g} T: literature T1/T2/T2*/PD per tissue with {cfg.tissue_jitter:.0%} per-subject"
-            " jitter; signal equations per sequence:",
+            f" jitter and {cfg.texture_std:.0%} smooth within-tissue PD heterogeneity; flow voids in vessels on spin-echo"
+            " images; signal equations per sequence:",
             *seq_lines,
             f"- Acquisition: voxel {' x '.join(f'{v:g}' for v in cfg.voxel_size_mm)} mm (partial volume by area averaging),"
             f" Rician noise at SNR {cfg.snr[0]:g}-{cfg.snr[1]:g} (WM mean / sigma), bias field (strength {a.bias_field_strength:g}),"
@@ -229,6 +231,13 @@ class BrainMRIGenerator:
         jitter = RandomTissueJitter(rel_std=cfg.tissue_jitter).sample(child_rng(plan.seed, "tissue"))
         sampled["tissue_jitter"] = jitter.to_dict()
         table = jitter.apply(tissue_table(cfg.field_strength_t))
+        pd_modulation = None
+        if cfg.texture_std > 0:
+            from radsynth.physics.mri.tissue_texture import RandomTissueTexture
+
+            texture = RandomTissueTexture(rel_std=cfg.texture_std).sample(child_rng(plan.seed, "texture"))
+            sampled["texture"] = texture.to_dict()
+            pd_modulation = texture.field(labels.shape, affine)
 
         acq_rng = child_rng(plan.seed, "acquisition")
         lo, hi = cfg.snr
@@ -250,7 +259,8 @@ class BrainMRIGenerator:
         sampled["sequences"] = {}
         for seq in sequences:
             image, seq_sampled = simulate(
-                labels, affine, seq, cfg.field_strength_t, table, acquisition, child_rng(plan.seed, f"sequence:{seq}")
+                labels, affine, seq, cfg.field_strength_t, table, acquisition, child_rng(plan.seed, f"sequence:{seq}"),
+                pd_modulation=pd_modulation,
             )
             sampled["sequences"][seq] = seq_sampled
             images.append(image)

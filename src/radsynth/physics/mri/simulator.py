@@ -118,6 +118,7 @@ def simulate(
     sampled: Mapping[str, Any] | None = None,
     contrast_agent: ContrastAgent | None = None,
     concentrations: Mapping[str, float] | None = None,
+    pd_modulation: np.ndarray | None = None,
 ) -> tuple[ImageRecord, dict[str, Any]]:
     """Simulate one MR image of a label map (2D or 3D int16, RAS+ grid of ``affine``).
 
@@ -126,6 +127,9 @@ def simulate(
     variation). Sequences needing contrast (T1c) get ``contrast_agent`` (default
     gadobutrol at this field) at ``concentrations`` (default
     :data:`~radsynth.physics.mri.contrast_agent.DEFAULT_CONCENTRATION_MM`).
+    ``pd_modulation`` (same shape as ``labels``) multiplies proton density voxel-wise,
+    e.g. a :class:`~radsynth.physics.mri.tissue_texture.TissueTexture` field; every
+    signal equation here is proportional to PD, so it multiplies the signal.
     Returns (ImageRecord, sampled); pass ``sampled`` back instead of ``rng`` to replay.
     """
     labels = np.asarray(labels)
@@ -137,6 +141,10 @@ def simulate(
         sequence_name, field_strength_t, tissue_table, contrast_agent, concentrations, reference_tissue
     )
     signal = np.take(sig_lut, labels)
+    if pd_modulation is not None:
+        if pd_modulation.shape != labels.shape:
+            raise RadsynthInputError("pd_modulation", f"shape {pd_modulation.shape}", f"the label map's shape {labels.shape}")
+        signal *= pd_modulation.astype(np.float32, copy=False)
     ref_mask = np.take(ref_lut, labels)
     image, new_affine, acq_sampled = acquire(
         signal, affine, acquisition, rng=rng, reference_mask=ref_mask,
