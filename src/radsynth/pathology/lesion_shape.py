@@ -20,6 +20,7 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
+from radsynth.core.checks import range_pair
 from radsynth.core.errors import RadsynthInputError
 
 __all__ = [
@@ -163,12 +164,4 @@ def smooth_noise_field(
 
 def check_range(field: str, value, lo: float, hi: float) -> tuple[float, float]:
     """Validate a (low, high) range within [lo, hi]; a scalar means a fixed value."""
-    if np.isscalar(value):
-        value = (value, value)
-    try:
-        a, b = (float(v) for v in value)
-    except (TypeError, ValueError):
-        raise RadsynthInputError(field, value, f"a number or a (low, high) pair within [{lo}, {hi}]") from None
-    if not (np.isfinite(a) and np.isfinite(b) and lo <= a <= b <= hi):
-        raise RadsynthInputError(field, value, f"a number or a (low, high) pair with {lo} <= low <= high <= {hi}")
-    return a, b
+    return range_pair(field, value, lo, hi)

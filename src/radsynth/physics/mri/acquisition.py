@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from radsynth.core.errors import RadsynthInputError
-from radsynth.physics.mri._checks import in_range, non_negative, range_pair
+from radsynth.core.checks import in_range, non_negative, range_pair
 from radsynth.physics.mri._kspace import apply_kspace_weights
 from radsynth.physics.mri.bias_field import BiasField, RandomBiasField
 from radsynth.physics.mri.gibbs_ringing import GibbsRinging, RandomGibbsRinging

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from radsynth.core.errors import RadsynthInputError
-from radsynth.physics.mri._checks import non_negative
+from radsynth.core.checks import non_negative
 
 
 def exponents(order: int, ndim: int) -> list[tuple[int, ...]]:

@@ -41,7 +41,7 @@ import numpy as np
 
 from radsynth.core.errors import RadsynthInputError
 from radsynth.core.labels import TISSUES
-from radsynth.physics.mri._checks import f32, non_negative
+from radsynth.core.checks import f32, non_negative
 from radsynth.physics.mri.tissue import TissueParams, TissueTable, check_labels, label_tissue_index
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from radsynth.core.errors import RadsynthInputError
-from radsynth.physics.mri._checks import in_range, range_pair
+from radsynth.core.checks import in_range, range_pair
 from radsynth.physics.mri._kspace import apply_kspace_weights, line_index
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from radsynth.physics.mri._checks import in_range, non_negative, positive, range_pair
+from radsynth.core.checks import in_range, non_negative, positive, range_pair
 from radsynth.physics.mri._kspace import apply_kspace_weights, check_axis, line_index
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from radsynth.core.errors import RadsynthInputError
-from radsynth.physics.mri._checks import non_negative, range_pair
+from radsynth.core.checks import non_negative, range_pair
 
 SNR_LIMITS = (0.5, 1.0e5)
 

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from radsynth.core.errors import RadsynthInputError
-from radsynth.physics.mri._checks import f32, non_negative, positive
+from radsynth.core.checks import f32, non_negative, positive
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Shared parameter checks for the MRI modules (one-line RadsynthInputError messages)."""
+"""Shared parameter checks (one-line RadsynthInputError messages naming field, value, accepted)."""
 
 from __future__ import annotations
 
