@@ -102,3 +102,27 @@ def test_subject_replays_bit_exactly():
     assert a.provenance.to_dict() == b.provenance.to_dict()
     c = BrainMRIGenerator(cfg).generate(_plan(seed=6, tumour=True))
     assert c.images[0].array.tobytes() != a.images[0].array.tobytes()
+
+
+def test_user_labelmap_folder_uses_all_its_maps(shared_data):
+    folder = shared_data / "brain-labelmaps"
+    if not folder.is_dir():
+        pytest.skip(f"{folder} not found")
+    cfg = BrainMRIConfig(sequences=["T1w"], work_resolution_mm=2, voxel_size_mm=(2.0, 2.0, 2.0), labelmap_dir=str(folder))
+    gen = BrainMRIGenerator(cfg)
+    assert len(gen._labelmap_paths) == 20
+    s = gen.generate(_plan(seed=4))
+    assert s.attributes["anatomy_source"].startswith("training_seg_")
+    assert s.provenance.sampled["labelmap"]["name"] == s.attributes["anatomy_source"]
+
+
+def test_missing_labelmap_folder_is_rejected_at_spec_validation(tmp_path):
+    from radsynth.cohort.spec import parse_spec
+    from radsynth.core.errors import RadsynthInputError
+
+    spec = {"name": "x", "seed": 1, "n_subjects": 1,
+            "generator": {"name": "mri-brain", "params": {"labelmap_dir": str(tmp_path / "nope")}}}
+    with pytest.raises(RadsynthInputError) as ei:
+        parse_spec(spec)
+    assert ei.value.field == "generator.params.labelmap_dir"
+    assert "nope" in str(ei.value) and ".nii" in str(ei.value)

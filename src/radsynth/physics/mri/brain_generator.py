@@ -87,6 +87,17 @@ class BrainMRIConfig(_Strict):
             raise ValueError("each voxel size must be within 0.5..10 mm")
         return v
 
+    @field_validator("labelmap_dir")
+    @classmethod
+    def _labelmap_dir(cls, v: str | None) -> str | None:
+        if v is not None:
+            from pathlib import Path
+
+            p = Path(v)
+            if not p.is_dir() or not any(q.name.endswith((".nii", ".nii.gz")) for q in p.iterdir()):
+                raise ValueError("a folder holding .nii/.nii.gz label maps (e.g. ../shared/data/brain-labelmaps)")
+        return v
+
     @field_validator("sequences")
     @classmethod
     def _unique(cls, v: list[str]) -> list[str]:
