@@ -2,12 +2,15 @@
 
 Typical use::
 
-    labels, affine = load_labelmap_cached(available_labelmaps()[0])
+    path = available_labelmaps()[0]
+    labels, affine = load_labelmap_cached(path)
     deform = RandomHeadDeformation().sample(rng, sex="F")
     labels = deform.apply(labels, affine)          # new array
-    labels = RandomAtrophy().sample(72.0, rng).apply(labels)
+    ref_age = apparent_age_of_file(path)           # the map's own apparent age
+    labels = RandomAtrophy().sample(72.0, rng, reference_age_years=ref_age).apply(labels, affine)
 """
 
+from radsynth.anatomy.apparent_age import apparent_age, apparent_age_of_file
 from radsynth.anatomy.atrophy import Atrophy, RandomAtrophy
 from radsynth.anatomy.deformation import (
     SEX_ICV_RATIO,
@@ -27,6 +30,8 @@ from radsynth.anatomy.labelmaps import (
 __all__ = [
     "WORK_SHAPE",
     "SEX_ICV_RATIO",
+    "apparent_age",
+    "apparent_age_of_file",
     "Atrophy",
     "HeadDeformation",
     "RandomAtrophy",

@@ -150,7 +150,9 @@ class BrainMRIGenerator:
             f"- Anatomy: {anatomy} (real whole-head segmentations), one per subject chosen by its seed"
             f" (recorded as `attr_anatomy_source`), deformed by a random affine (rotation <= {cfg.deformation.rotation_deg:g} deg,"
             f" head size by sex) and a smooth B-spline elastic field (std {cfg.deformation.elastic_std_mm:g} mm);"
-            + (" age-related atrophy (ventricular growth, cortical thinning, sulcal widening)." if cfg.atrophy else ""),
+            + (" age-related atrophy from each map's apparent age (estimated from its ventricle/intracranial volume) to"
+               " the subject's age: ventricles grow or shrink to the age-typical size, cortex thins, sulci widen."
+               if cfg.atrophy else ""),
             "- Pathology: glioma (necrotic core, enhancing rim, oedema along white matter, mass effect) inside brain"
             " parenchyma; ischaemic stroke confined to one vascular territory (MCA/ACA/PCA, after Tatu et al. 1998).",
             f"- Physics at {cfg.field_strength_t:g} T: literature T1/T2/T2*/PD per tissue with {cfg.tissue_jitter:.0%} per-subject"
@@ -191,7 +193,11 @@ class BrainMRIGenerator:
         labels = deformation.apply(labels, affine)
         age = plan.attributes.get("age_years")
         if cfg.atrophy and age is not None:
-            atrophy = RandomAtrophy().sample(float(age), child_rng(plan.seed, "atrophy"))
+            from radsynth.anatomy.apparent_age import apparent_age_of_file
+
+            # the map's own apparent age (cached per file) is the atrophy's starting point
+            atrophy = RandomAtrophy().sample(float(age), child_rng(plan.seed, "atrophy"),
+                                             reference_age_years=apparent_age_of_file(paths[src]))
             sampled["atrophy"] = atrophy.to_dict()
             labels = atrophy.apply(labels, affine)
         return labels, affine
