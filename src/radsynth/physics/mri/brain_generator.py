@@ -59,6 +59,9 @@ class ArtefactParams(_Strict):
     bias_field_strength: float = Field(0.25, ge=0, le=1, description="polynomial coefficient range of log-field")
     gibbs: bool = Field(True, description="k-space truncation ringing")
     motion_ghosting_probability: float = Field(0.15, ge=0, le=1)
+    motion_ghost_amplitude: tuple[float, float] = Field(
+        (0.02, 0.1), description="relative k-space modulation amplitude range of motion ghosts"
+    )
     undersampling_acceleration: float | None = Field(None, ge=1, le=8)
 
 
@@ -267,6 +270,7 @@ class BrainMRIGenerator:
             bias_field_strength=cfg.artefacts.bias_field_strength,
             gibbs=cfg.artefacts.gibbs,
             motion_ghosting=ghost,
+            ghost_amplitude_range=tuple(cfg.artefacts.motion_ghost_amplitude),
             undersampling_acceleration=cfg.artefacts.undersampling_acceleration,
         )
         sequences = list(cfg.sequences)
