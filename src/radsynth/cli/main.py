@@ -92,6 +92,61 @@ def cohort_build(
     )
 
 
+@app.command("train")
+@user_errors
+def train(
+    data: Path = typer.Option(..., "--data", help="Folder with one sub-folder of images per class (PNG/JPEG/DICOM/NIfTI)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Model folder (new or empty; or an earlier run with --resume)."),
+    arch: str = typer.Option("ddpm", "--arch", help="Architecture: ddpm (pixel-space MONAI DiffusionModelUNet)."),
+    image_size: int = typer.Option(64, "--image-size", help="Square training size in pixels."),
+    condition: str = typer.Option("class", "--condition", help="class (class-conditional, CFG) or none."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out exactly where it stopped."),
+    max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="Wall-clock budget of this run (min)."),
+    max_steps: int = typer.Option(50_000, "--max-steps", help="Total optimisation steps."),
+    batch_size: int = typer.Option(32, "--batch-size"),
+    lr: float = typer.Option(2e-4, "--lr", help="AdamW learning rate."),
+    seed: int = typer.Option(0, "--seed"),
+    channels: str = typer.Option("32,64,64", "--channels", help="U-Net channels per level."),
+    val_fraction: float = typer.Option(0.05, "--val-fraction", help="Fraction of patients held out for validation."),
+    precision: str = typer.Option("bf16", "--precision", help="bf16 (autocast) or fp32."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda (default: cuda when present)."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads (default: torch's)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Train a generator on a class-folder dataset (patient-aware validation split, EMA, checkpoints)."""
+    from radsynth.generators.cli import train_command
+
+    train_command(data=data, out=out, arch=arch, image_size=image_size, condition=condition, resume=resume,
+                  max_minutes=max_minutes, max_steps=max_steps, batch_size=batch_size, lr=lr, seed=seed,
+                  channels=channels, val_fraction=val_fraction, precision=precision, device=device,
+                  threads=threads, progress=progress, echo=typer.echo)
+
+
+@app.command("sample")
+@user_errors
+def sample(
+    model: Path = typer.Option(..., "--model", "-m", help="Model folder written by `radsynth train`."),
+    n: int = typer.Option(..., "--n", help="Number of images."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (new or empty)."),
+    label: Optional[str] = typer.Option(None, "--label", help="Class to sample (default: classes take turns)."),
+    guidance: float = typer.Option(1.0, "--guidance", help="Classifier-free guidance w (1 = plain conditional)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Sampler steps (ddim 50, dpm++ 25, ddpm all)."),
+    sampler: str = typer.Option("ddim", "--sampler", help="ddim, dpm++ or ddpm."),
+    seed: int = typer.Option(0, "--seed"),
+    batch_size: int = typer.Option(64, "--batch-size"),
+    precision: str = typer.Option("bf16", "--precision", help="bf16 (autocast) or fp32."),
+    device: Optional[str] = typer.Option(None, "--device"),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads; same count -> same bytes."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Sample synthetic images (16-bit PNG, marked synthetic) and a manifest; same seed -> same bytes."""
+    from radsynth.generators.cli import sample_command
+
+    sample_command(model=model, n=n, out=out, label=label, guidance=guidance, steps=steps, sampler=sampler,
+                   seed=seed, batch_size=batch_size, precision=precision, device=device, threads=threads,
+                   progress=progress, echo=typer.echo)
+
+
 def main() -> None:
     try:
         app()

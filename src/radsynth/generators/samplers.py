@@ -1,0 +1,178 @@
+"""Reverse-process samplers with classifier-free guidance.
+
+* ``ddpm``: MONAI :class:`~monai.networks.schedulers.DDPMScheduler` ancestral
+  sampling (Ho et al. 2020, arXiv:2006.11239). MONAI's DDPM step uses
+  ``alphas_cumprod[t - 1]`` as the previous step, so it is only correct on the full
+  chain: ``steps`` must equal ``num_train_timesteps``.
+* ``ddim``: MONAI :class:`~monai.networks.schedulers.DDIMScheduler`, eta = 0
+  (deterministic; Song, Meng & Ermon 2021, arXiv:2010.02502).
+* ``dpm++``: diffusers ``DPMSolverMultistepScheduler`` with
+  ``algorithm_type="dpmsolver++"``, second order (Lu et al. 2022,
+  arXiv:2211.01095), fed the MONAI training betas through ``trained_betas`` so both
+  describe the same forward process (see :func:`dpmpp_scheduler`).
+
+Guidance (Ho & Salimans 2022, arXiv:2207.12598), MONAI's convention:
+``eps = eps_uncond + w * (eps_cond - eps_uncond)``; ``w = 1`` is the plain
+conditional model (one network pass), ``w = 0`` unconditional, ``w > 1`` stronger.
+The unconditional pass uses the reserved null class :attr:`DDPMConfig.null_label`.
+
+Determinism: the initial noise and every stochastic step draw from one
+``torch.Generator`` seeded with ``seed``; with the same model, arguments, batch
+size, torch build and thread count the output is bit-identical (CPU kernels
+such as convolutions may reduce in a thread-count dependent order, so a
+different ``torch.get_num_threads()`` can change the last bits).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+from radsynth.core.errors import RadsynthInputError
+from radsynth.generators.ddpm import DDPMConfig, schedule_kwargs
+
+SAMPLERS = ("ddim", "dpm++", "ddpm")
+DEFAULT_STEPS = {"ddim": 50, "dpm++": 25}
+
+
+def resolve_steps(cfg: DDPMConfig, sampler: str, steps: int | None) -> int:
+    """Number of network evaluations per sample (validated)."""
+    if sampler not in SAMPLERS:
+        raise RadsynthInputError("--sampler", sampler, ", ".join(SAMPLERS))
+    T = cfg.num_train_timesteps
+    if sampler == "ddpm":
+        if steps not in (None, T):
+            raise RadsynthInputError(
+                "--steps", steps, f"{T} (the training chain length) for --sampler ddpm", "Use ddim or dpm++ for fewer steps."
+            )
+        return T
+    s = DEFAULT_STEPS[sampler] if steps is None else int(steps)
+    if not 1 <= s <= T:
+        raise RadsynthInputError("--steps", steps, f"1..{T}")
+    return s
+
+
+def dpmpp_scheduler(cfg: DDPMConfig) -> Any:
+    """diffusers DPM-Solver++(2M) on the exact betas of the MONAI training schedule."""
+    from diffusers.schedulers.scheduling_dpmsolver_multistep import DPMSolverMultistepScheduler
+    from radsynth.generators.ddpm import build_train_scheduler
+
+    betas = build_train_scheduler(cfg).betas.double().numpy()
+    return DPMSolverMultistepScheduler(
+        num_train_timesteps=cfg.num_train_timesteps,
+        trained_betas=betas,
+        prediction_type=cfg.prediction_type,
+        algorithm_type="dpmsolver++",
+        solver_order=2,
+        thresholding=False,
+        lower_order_final=True,
+    )
+
+
+def _scheduler(cfg: DDPMConfig, sampler: str, steps: int) -> Any:
+    if sampler == "dpm++":
+        sch = dpmpp_scheduler(cfg)
+    elif sampler == "ddim":
+        from monai.networks.schedulers import DDIMScheduler
+
+        sch = DDIMScheduler(**schedule_kwargs(cfg), clip_sample=True)
+    else:
+        from monai.networks.schedulers import DDPMScheduler
+
+        sch = DDPMScheduler(**schedule_kwargs(cfg), clip_sample=True)
+    with warnings.catch_warnings():  # diffusers' numpy-2 __array__ DeprecationWarning, harmless
+        warnings.simplefilter("ignore", DeprecationWarning)
+        sch.set_timesteps(steps)
+    return sch
+
+
+def guided_eps(
+    model: Any, x: Any, t: Any, labels: Any, null_label: int | None, guidance: float
+) -> Any:
+    """Network noise prediction with classifier-free guidance (float32 result)."""
+    import torch
+
+    tt = torch.full((x.shape[0],), int(t), dtype=torch.long, device=x.device)
+    if labels is None:
+        return model(x, timesteps=tt).float()
+    if guidance == 1.0:
+        return model(x, timesteps=tt, class_labels=labels).float()
+    null = torch.full_like(labels, int(null_label))
+    out = model(torch.cat([x, x]), timesteps=torch.cat([tt, tt]), class_labels=torch.cat([null, labels])).float()
+    eps_u, eps_c = out.chunk(2)
+    return eps_u + guidance * (eps_c - eps_u)
+
+
+def sample_images(
+    model: Any,
+    cfg: DDPMConfig,
+    labels: list[int] | None,
+    *,
+    n: int,
+    seed: int,
+    sampler: str = "ddim",
+    steps: int | None = None,
+    guidance: float = 1.0,
+    batch_size: int = 64,
+    precision: str = "bf16",
+    device: str = "cpu",
+    progress: bool = False,
+) -> np.ndarray:
+    """``n`` images as float32 ``(n, H, W)`` in [-1, 1].
+
+    ``labels`` are class indices (one per image) or None for an unconditional
+    model. ``precision`` "bf16" runs the network under autocast (CPU bf16 /
+    CUDA bf16), "fp32" without.
+    """
+    import torch
+
+    steps = resolve_steps(cfg, sampler, steps)
+    if n < 1:
+        raise RadsynthInputError("--n", n, "a positive number of images")
+    if precision not in ("bf16", "fp32"):
+        raise RadsynthInputError("precision", precision, "bf16, fp32")
+    if cfg.conditional and (labels is None or len(labels) != n):
+        raise RadsynthInputError("labels", labels, f"{n} class indices for a class-conditional model")
+    if not cfg.conditional and labels is not None:
+        raise RadsynthInputError("--label", labels, "no label: this model is unconditional")
+    if not np.isfinite(guidance) or guidance < 0:
+        raise RadsynthInputError("--guidance", guidance, "a number >= 0 (1 = conditional model, no extra guidance)")
+    dev = torch.device(device)
+    gen = torch.Generator(device="cpu").manual_seed(int(seed))  # initial noise
+    # stochastic steps (ddpm): a generator on the compute device, derived from the seed
+    step_gen = gen if dev.type == "cpu" else torch.Generator(device=dev).manual_seed(int(seed) + 1)
+    model = model.to(dev).eval()
+    size, c = cfg.image_size, cfg.in_channels
+    out = np.empty((n, size, size), np.float32)
+    batches = range(0, n, batch_size)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n * steps, desc=f"sampling ({sampler}, {steps} steps)", unit="img-step", unit_scale=True)
+    ac_dtype = torch.bfloat16
+    use_ac = precision == "bf16"
+    with torch.inference_mode():
+        for b0 in batches:
+            nb = min(batch_size, n - b0)
+            sch = _scheduler(cfg, sampler, steps)
+            x = torch.randn((nb, c, size, size), generator=gen, dtype=torch.float32).to(dev)
+            lab = None if labels is None else torch.tensor(labels[b0 : b0 + nb], dtype=torch.long, device=dev)
+            for t in sch.timesteps:
+                with torch.autocast(dev.type, dtype=ac_dtype, enabled=use_ac):
+                    eps = guided_eps(model, x, t, lab, cfg.null_label, float(guidance))
+                eps = eps.float()
+                if sampler == "dpm++":
+                    x = sch.step(eps, t, x, generator=step_gen).prev_sample
+                elif sampler == "ddim":
+                    x, _ = sch.step(eps, int(t), x, eta=0.0)
+                else:
+                    x, _ = sch.step(eps, int(t), x, generator=step_gen)
+                if bar is not None:
+                    bar.update(nb)
+            out[b0 : b0 + nb] = x.float().clamp(-1, 1)[:, 0].cpu().numpy()
+    if bar is not None:
+        bar.close()
+    return out

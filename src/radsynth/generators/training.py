@@ -1,0 +1,415 @@
+"""Training loop for the pixel-space DDPM: EMA, autocast, exact-resume checkpoints, wall-clock budget.
+
+One step (Ho et al. 2020, Algorithm 1): draw a batch, a timestep ``t ~ U{0..T-1}``
+and noise ``eps ~ N(0, I)`` per image; noise the batch with MONAI's
+``DDPMScheduler.add_noise``; replace each class label by the null class with
+probability ``p_uncond`` (classifier-free guidance, Ho & Salimans 2022); minimise
+``MSE(eps_theta(x_t, t, y), eps)`` with AdamW; update the EMA weights
+(``torch.optim.swa_utils.AveragedModel`` with a warm-up decay, :func:`ema_warmup_multi_avg_fn`).
+
+MONAI's ``DiffusionInferer.__call__`` forwards only a cross-attention
+``context``, not ``class_labels``, so the noising and the network call are done
+here directly with the same two library calls it makes.
+
+Every random draw of the loop (epoch permutations, timesteps, noise, label
+dropout) comes from one ``torch.Generator`` seeded with ``seed``. A checkpoint
+holds the model, EMA, optimizer, that generator's state, the epoch permutation
+and position, and the per-step loss history, so ``train(k); resume -> 2k``
+reproduces ``train(2k)`` loss for loss on the same machine and thread count.
+
+Checkpoint layout (``<dir>/``): ``state.safetensors`` (every tensor) and
+``state.json`` (step counters, optimizer hyper-parameters, configs); the pair is
+written to ``<dir>.tmp`` and swapped in with renames, so a crash leaves either the
+old or the new checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from radsynth.core.errors import RadsynthError, RadsynthInputError
+from radsynth.generators.ddpm import DDPMConfig, build_train_scheduler, build_unet
+
+CHECKPOINT_FORMAT = "radsynth.generators.ddpm.checkpoint/1"
+
+
+class TrainConfig(BaseModel):
+    """Optimisation settings. ``max_minutes`` bounds one invocation's wall time (minutes)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(2e-4, gt=0)
+    warmup_steps: int = Field(100, ge=0)
+    weight_decay: float = Field(0.0, ge=0)
+    max_steps: int = Field(50_000, ge=1)
+    max_minutes: float | None = Field(None, gt=0)
+    ema_decay: float = Field(0.999, ge=0, lt=1)
+    seed: int = 0
+    precision: Literal["bf16", "fp32"] = "bf16"
+    channels_last: bool = True
+    val_every: int = Field(500, ge=1)
+    val_images: int = Field(256, ge=1)
+    ckpt_every: int = Field(500, ge=1)
+    grad_clip: float = Field(1.0, gt=0)
+
+
+@dataclass
+class TrainResult:
+    """What a (possibly resumed) run did. ``losses[i]`` is the loss of step ``i + 1``."""
+
+    step: int
+    losses: list[float]
+    val_curve: list[tuple[int, float]]
+    wall_s: float
+    session_wall_s: float
+    session_steps: int
+    images_per_s: float
+    stopped: str
+    ema_state: dict[str, Any] = field(repr=False, default_factory=dict)
+    device: str = "cpu"
+
+
+# ------------------------------------------------------------ flat (de)serialisation
+
+
+def _split_tensors(obj: Any, prefix: str, tensors: dict[str, Any]) -> Any:
+    """Replace tensors in a nested dict/list by ``{"__tensor__": key}``; collect them in ``tensors``."""
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        tensors[prefix] = obj.detach().cpu().contiguous().clone()
+        return {"__tensor__": prefix}
+    if isinstance(obj, dict):
+        return {"__dict__": [[k, _split_tensors(v, f"{prefix}.{k}", tensors)] for k, v in obj.items()]}
+    if isinstance(obj, (list, tuple)):
+        return {"__list__": [_split_tensors(v, f"{prefix}.{i}", tensors) for i, v in enumerate(obj)],
+                "tuple": isinstance(obj, tuple)}
+    return obj
+
+
+def _join_tensors(obj: Any, tensors: dict[str, Any]) -> Any:
+    if isinstance(obj, dict):
+        if "__tensor__" in obj:
+            return tensors[obj["__tensor__"]]
+        if "__dict__" in obj:
+            return {k: _join_tensors(v, tensors) for k, v in obj["__dict__"]}
+        if "__list__" in obj:
+            items = [_join_tensors(v, tensors) for v in obj["__list__"]]
+            return tuple(items) if obj.get("tuple") else items
+    return obj
+
+
+def save_checkpoint(path: str | os.PathLike[str], tensors: dict[str, Any], meta: dict[str, Any]) -> Path:
+    """Write ``state.safetensors`` + ``state.json`` into ``path`` (swap via ``path.tmp``)."""
+    from safetensors.torch import save_file
+
+    final = Path(path)
+    tmp = final.with_name(final.name + ".tmp")
+    old = final.with_name(final.name + ".old")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_file(tensors, str(tmp / "state.safetensors"))
+    (tmp / "state.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
+    for f in tmp.iterdir():
+        fd = os.open(f, os.O_RDONLY)
+        os.fsync(fd)
+        os.close(fd)
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        os.replace(final, old)
+    os.replace(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    from safetensors.torch import load_file
+
+    p = Path(path)
+    if not (p / "state.json").is_file() and p.with_name(p.name + ".old").is_dir():
+        p = p.with_name(p.name + ".old")  # crashed between the two renames
+    try:
+        meta = json.loads((p / "state.json").read_text())
+        tensors = load_file(str(p / "state.safetensors"))
+    except (OSError, ValueError) as exc:
+        raise RadsynthInputError("checkpoint", str(path), "a radsynth training checkpoint", str(exc)[:120]) from None
+    if meta.get("format") != CHECKPOINT_FORMAT:
+        raise RadsynthInputError("checkpoint format", meta.get("format"), CHECKPOINT_FORMAT)
+    return tensors, meta
+
+
+def has_checkpoint(path: str | os.PathLike[str]) -> bool:
+    p = Path(path)
+    return (p / "state.json").is_file() or (p.with_name(p.name + ".old") / "state.json").is_file()
+
+
+# ------------------------------------------------------------------ the loop
+
+
+def ema_warmup_multi_avg_fn(decay: float) -> Callable[..., None]:
+    """EMA update for ``AveragedModel`` with decay ``min(decay, (1 + n) / (10 + n))`` after ``n`` updates.
+
+    torch's ``get_ema_multi_avg_fn`` has a fixed decay, so a short run's EMA stays
+    close to the random initial weights; this is the warm-up of diffusers'
+    ``EMAModel.get_decay`` (``use_ema_warmup=False``) written as a torch
+    ``multi_avg_fn`` (lerp of the float tensors), so its state is just
+    ``AveragedModel.n_averaged`` and resumes exactly.
+    """
+    import torch
+
+    def update(ema_params: list[Any], params: list[Any], num_averaged: Any) -> None:
+        n = int(num_averaged)
+        d = min(decay, (1.0 + n) / (10.0 + n))
+        floats = [(e, p) for e, p in zip(ema_params, params) if torch.is_floating_point(e)]
+        if floats:
+            torch._foreach_lerp_([e for e, _ in floats], [p for _, p in floats], 1.0 - d)
+        for e, p in zip(ema_params, params):
+            if not torch.is_floating_point(e):
+                e.copy_(p)
+
+    return update
+
+
+def _lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up over ``warmup_steps`` then constant (step counts from 0)."""
+    if cfg.warmup_steps and step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    return cfg.lr
+
+
+def _autocast(device: Any, precision: str) -> Any:
+    import torch
+
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def _val_loss(
+    ema_module: Any, sched: Any, x: Any, y: Any, cfg: DDPMConfig, tcfg: TrainConfig, device: Any
+) -> float:
+    """Mean noise-prediction MSE of the EMA model on a fixed draw of (t, eps) per validation image."""
+    import torch
+
+    g = torch.Generator().manual_seed(int(tcfg.seed) + 7919)
+    n = min(len(x), tcfg.val_images)
+    total, count = 0.0, 0
+    was_training = ema_module.training
+    ema_module.eval()
+    with torch.inference_mode():
+        for b0 in range(0, n, tcfg.batch_size):
+            xb = x[b0 : min(n, b0 + tcfg.batch_size)].to(device)
+            nb = xb.shape[0]
+            t = torch.randint(0, cfg.num_train_timesteps, (nb,), generator=g).to(device)
+            eps = torch.randn(xb.shape, generator=g).to(device)
+            xt = sched.add_noise(original_samples=xb, noise=eps, timesteps=t)
+            kw = {} if y is None else {"class_labels": y[b0 : b0 + nb].to(device)}
+            with _autocast(device, tcfg.precision):
+                pred = ema_module(xt, timesteps=t, **kw)
+            total += float(torch.nn.functional.mse_loss(pred.float(), eps, reduction="sum"))
+            count += eps.numel()
+    ema_module.train(was_training)
+    return total / max(count, 1)
+
+
+def train(
+    model_cfg: DDPMConfig,
+    train_cfg: TrainConfig,
+    x_train: np.ndarray,
+    y_train: np.ndarray | None,
+    checkpoint_dir: str | os.PathLike[str],
+    *,
+    x_val: np.ndarray | None = None,
+    y_val: np.ndarray | None = None,
+    resume: bool = False,
+    extra_meta: dict[str, Any] | None = None,
+    device: str | None = None,
+    progress: bool = False,
+    on_step: Callable[[int, float], None] | None = None,
+) -> TrainResult:
+    """Train (or resume) until ``max_steps`` or the ``max_minutes`` budget; checkpoint at the end.
+
+    ``x_*`` are float32 ``(n, C, H, W)`` in [-1, 1]; ``y_*`` int class indices
+    (None for an unconditional model). ``extra_meta`` (e.g. the data
+    fingerprint) is stored in the checkpoint and must match on resume.
+    """
+    import torch
+    from torch.optim.swa_utils import AveragedModel
+
+    t_start = time.perf_counter()
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = False
+    if model_cfg.conditional != (y_train is not None):
+        raise RadsynthInputError("labels", "given" if y_train is not None else "none",
+                                 "class labels exactly when the model is class-conditional")
+    n_train = int(len(x_train))
+    if n_train < 1:
+        raise RadsynthInputError("training images", 0, "at least one image in the training split")
+
+    ckpt = Path(checkpoint_dir)
+    meta_expect = {
+        "model": model_cfg.model_dump(mode="json"),
+        "extra": extra_meta or {},
+        "train_invariant": train_cfg.model_dump(
+            mode="json", include={"batch_size", "lr", "warmup_steps", "weight_decay", "ema_decay", "seed",
+                                  "precision", "channels_last", "grad_clip"}
+        ),
+    }
+
+    mf = torch.channels_last if train_cfg.channels_last else torch.contiguous_format
+    with torch.random.fork_rng(devices=[]):  # weight init from the seed, not the global stream
+        torch.manual_seed(int(train_cfg.seed))
+        model = build_unet(model_cfg)
+    model = model.to(dev).to(memory_format=mf)
+    ema = AveragedModel(model, multi_avg_fn=ema_warmup_multi_avg_fn(train_cfg.ema_decay), use_buffers=True)
+    opt = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay,
+                            foreach=False)
+    sched = build_train_scheduler(model_cfg)
+    gen = torch.Generator().manual_seed(int(train_cfg.seed))
+    xt_all = torch.from_numpy(np.ascontiguousarray(x_train, dtype=np.float32))
+    yt_all = None if y_train is None else torch.from_numpy(np.asarray(y_train, dtype=np.int64))
+    xv = None if x_val is None or len(x_val) == 0 else torch.from_numpy(np.ascontiguousarray(x_val, dtype=np.float32))
+    yv = None if (xv is None or y_val is None) else torch.from_numpy(np.asarray(y_val, dtype=np.int64))
+
+    step, pos, wall_prev = 0, n_train, 0.0
+    perm = torch.arange(n_train)
+    losses: list[float] = []
+    val_curve: list[tuple[int, float]] = []
+    if resume:
+        if not has_checkpoint(ckpt):
+            raise RadsynthInputError("--resume", str(ckpt), "a folder with a training checkpoint",
+                                     "Run without --resume to start training.")
+        tensors, meta = load_checkpoint(ckpt)
+        for key in ("model", "extra", "train_invariant"):
+            if meta.get(key) != meta_expect[key]:
+                raise RadsynthError(
+                    f"--resume: the checkpoint in {ckpt} was made with another {key.replace('_', ' ')} "
+                    f"({'data' if key == 'extra' else 'settings'} differ); use a new --out folder"
+                )
+        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
+        ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")}, strict=True)
+        opt.load_state_dict(_join_tensors(meta["optimizer"], tensors))
+        gen.set_state(tensors["rng.generator"])
+        torch.set_rng_state(tensors["rng.torch_cpu"])
+        perm = tensors["data.perm"].clone()
+        if len(perm) != n_train:
+            raise RadsynthError(f"--resume: the checkpoint has {len(perm)} training images, the data {n_train}")
+        step, pos, wall_prev = int(meta["step"]), int(meta["pos"]), float(meta["wall_s"])
+        losses = [float(v) for v in tensors["history.loss"].tolist()][:step]
+        val_curve = [(int(s), float(v)) for s, v in meta["val_curve"]]
+        model.to(dev).to(memory_format=mf)
+
+    def checkpoint() -> None:
+        tensors: dict[str, Any] = {}
+        opt_tree = _split_tensors(opt.state_dict(), "opt", tensors)
+        for k, v in model.state_dict().items():
+            tensors[f"model.{k}"] = v.detach().cpu().contiguous().clone()
+        for k, v in ema.state_dict().items():
+            tensors[f"ema.{k}"] = v.detach().cpu().contiguous().clone()
+        tensors["rng.generator"] = gen.get_state()
+        tensors["rng.torch_cpu"] = torch.get_rng_state()
+        tensors["data.perm"] = perm.clone()
+        tensors["history.loss"] = torch.tensor(losses, dtype=torch.float64)
+        meta = dict(meta_expect, format=CHECKPOINT_FORMAT, step=step, pos=pos, optimizer=opt_tree,
+                    wall_s=wall_prev + (time.perf_counter() - t_start), val_curve=val_curve,
+                    train=train_cfg.model_dump(mode="json"))
+        save_checkpoint(ckpt, tensors, meta)
+
+    budget_s = None if train_cfg.max_minutes is None else train_cfg.max_minutes * 60.0
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=train_cfg.max_steps, initial=step, desc="training", unit="step", dynamic_ncols=True)
+    start_step = step
+    t_loop = time.perf_counter()
+    stopped = "max_steps"
+    smooth = float("nan")
+    model.train()
+    try:
+        while step < train_cfg.max_steps:
+            if budget_s is not None and time.perf_counter() - t_start >= budget_s:
+                stopped = "max_minutes"
+                break
+            bs = min(train_cfg.batch_size, n_train)
+            if pos + bs > n_train:  # new epoch (drop the ragged tail)
+                perm = torch.randperm(n_train, generator=gen)
+                pos = 0
+            idx = perm[pos : pos + bs]
+            pos += bs
+            x0 = xt_all[idx].to(dev).contiguous(memory_format=mf)
+            t = torch.randint(0, model_cfg.num_train_timesteps, (bs,), generator=gen)
+            eps = torch.randn(x0.shape, generator=gen)
+            kw: dict[str, Any] = {}
+            if yt_all is not None:
+                drop = torch.rand((bs,), generator=gen) < model_cfg.p_uncond
+                y = torch.where(drop, torch.full_like(yt_all[idx], model_cfg.null_label), yt_all[idx])
+                kw["class_labels"] = y.to(dev)
+            t, eps = t.to(dev), eps.to(dev).contiguous(memory_format=mf)
+            xt = sched.add_noise(original_samples=x0, noise=eps, timesteps=t)
+            for g in opt.param_groups:
+                g["lr"] = _lr_at(step, train_cfg)
+            with _autocast(dev, train_cfg.precision):
+                pred = model(xt, timesteps=t, **kw)
+            loss = torch.nn.functional.mse_loss(pred.float(), eps)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip, foreach=False)
+            opt.step()
+            ema.update_parameters(model)
+            step += 1
+            lv = float(loss.detach())
+            if not math.isfinite(lv):
+                raise RadsynthError(f"training diverged at step {step} (loss {lv}); lower --lr")
+            losses.append(lv)
+            smooth = lv if math.isnan(smooth) else 0.98 * smooth + 0.02 * lv
+            if on_step is not None:
+                on_step(step, lv)
+            if xv is not None and step % train_cfg.val_every == 0:
+                val_curve.append((step, _val_loss(ema.module, sched, xv, yv, model_cfg, train_cfg, dev)))
+            if step % train_cfg.ckpt_every == 0:
+                checkpoint()
+            if bar is not None:
+                dt = time.perf_counter() - t_loop
+                ips = (step - start_step) * bs / dt if dt > 0 else 0.0
+                post = {"loss": f"{smooth:.4f}", "img/s": f"{ips:.1f}"}
+                if val_curve:
+                    post["val"] = f"{val_curve[-1][1]:.4f}"
+                bar.set_postfix(post, refresh=False)
+                bar.update(1)
+    except KeyboardInterrupt:
+        checkpoint()
+        if bar is not None:
+            bar.close()
+        raise
+    if bar is not None:
+        bar.close()
+    checkpoint()
+    dt_loop = time.perf_counter() - t_loop
+    n_img = (step - start_step) * min(train_cfg.batch_size, n_train)
+    ema_state = {k[len("module."):]: v.detach().cpu().contiguous().clone()
+                 for k, v in ema.state_dict().items() if k.startswith("module.")}
+    return TrainResult(
+        step=step,
+        losses=losses,
+        val_curve=val_curve,
+        wall_s=wall_prev + (time.perf_counter() - t_start),
+        session_wall_s=time.perf_counter() - t_start,
+        session_steps=step - start_step,
+        images_per_s=n_img / dt_loop if dt_loop > 0 else 0.0,
+        stopped=stopped,
+        ema_state=ema_state,
+        device=str(dev),
+    )

@@ -1,0 +1,115 @@
+"""Training loop: exact resume (same loss curve), budget stop, checkpoint contents."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from gen_fixtures import TINY
+
+from radsynth.core.errors import RadsynthError, RadsynthInputError
+from radsynth.generators.ddpm import DDPMConfig, build_unet, count_parameters
+from radsynth.generators.training import TrainConfig, load_checkpoint, train
+
+
+def _data(n: int = 24, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    x = (np.where(y[:, None, None, None] == 1, 0.7, -0.7) + 0.1 * rng.standard_normal((n, 1, 16, 16)))
+    return x.astype(np.float32), y
+
+
+CFG = DDPMConfig.create(**TINY, classes=("dark", "bright"), num_train_timesteps=100)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_resume_continues_the_same_loss_curve(tmp_path: Path, precision: str) -> None:
+    x, y = _data()
+    k = 6
+    tc = TrainConfig(batch_size=5, max_steps=2 * k, warmup_steps=3, val_every=4, ckpt_every=100, precision=precision)
+    full = train(CFG, tc, x, y, tmp_path / "full", x_val=x[:6], y_val=y[:6])
+    half = train(CFG, tc.model_copy(update={"max_steps": k}), x, y, tmp_path / "split", x_val=x[:6], y_val=y[:6])
+    assert half.stopped == "max_steps" and half.step == k
+    res = train(CFG, tc, x, y, tmp_path / "split", x_val=x[:6], y_val=y[:6], resume=True)
+    assert len(full.losses) == 2 * k
+    # bit-identical: same floats, not merely close (24 images / batch 5 also crosses an epoch boundary)
+    assert res.losses == full.losses
+    assert res.losses[:k] == half.losses
+    assert res.val_curve == full.val_curve and [s for s, _ in full.val_curve] == [4, 8, 12]
+    assert res.session_steps == k and res.step == 2 * k
+    for name, v in full.ema_state.items():
+        assert torch.equal(v, res.ema_state[name]), name
+    # the loss must move: a curve of constants would make the identity trivial
+    assert len(set(full.losses)) == len(full.losses)
+
+
+def test_checkpoint_contents_and_mismatch(tmp_path: Path) -> None:
+    x, y = _data()
+    tc = TrainConfig(batch_size=4, max_steps=3, warmup_steps=0, precision="fp32")
+    train(CFG, tc, x, y, tmp_path / "ck", extra_meta={"data_fingerprint": "abc"})
+    tensors, meta = load_checkpoint(tmp_path / "ck")
+    assert meta["step"] == 3
+    assert any(k.startswith("opt.state.") and k.endswith("exp_avg_sq") for k in tensors)
+    assert "rng.generator" in tensors and "ema.n_averaged" in tensors
+    assert int(tensors["ema.n_averaged"]) == 3
+    assert tensors["history.loss"].shape == (3,)
+    json.dumps(meta)  # plain JSON
+    with pytest.raises(RadsynthError, match="another extra"):
+        train(CFG, tc.model_copy(update={"max_steps": 5}), x, y, tmp_path / "ck", resume=True,
+              extra_meta={"data_fingerprint": "other"})
+    with pytest.raises(RadsynthError, match="another train invariant"):
+        train(CFG, tc.model_copy(update={"max_steps": 5, "lr": 1e-3}), x, y, tmp_path / "ck", resume=True,
+              extra_meta={"data_fingerprint": "abc"})
+    with pytest.raises(RadsynthInputError, match="--resume"):
+        train(CFG, tc, x, y, tmp_path / "none", resume=True)
+
+
+def test_wall_clock_budget_stops_and_checkpoints(tmp_path: Path) -> None:
+    x, y = _data()
+    tc = TrainConfig(batch_size=4, max_steps=10_000, max_minutes=1e-6, precision="fp32")
+    r = train(CFG, tc, x, y, tmp_path / "b")
+    assert r.stopped == "max_minutes" and r.step < 10_000
+    assert load_checkpoint(tmp_path / "b")[1]["step"] == r.step
+
+
+def test_config_errors() -> None:
+    with pytest.raises(RadsynthInputError, match="--image-size"):
+        DDPMConfig.create(**{**TINY, "image_size": 18, "channels": (8, 16, 16), "attention_levels": (0, 0, 0)})
+    with pytest.raises(RadsynthInputError, match="channels"):
+        DDPMConfig.create(**{**TINY, "norm_num_groups": 3})
+    with pytest.raises(RadsynthInputError, match="p_uncond"):
+        DDPMConfig.create(**TINY, p_uncond=1.5)
+    cfg = DDPMConfig.create(**TINY, classes=("NORMAL", "PNEUMONIA"))
+    assert cfg.null_label == 2 and cfg.label_index("pneumonia") == 1
+    with pytest.raises(RadsynthInputError, match="normal, pneumonia"):
+        cfg.label_index("covid")
+    # the U-Net reserves one extra class embedding for the CFG null class
+    net = build_unet(cfg)
+    assert net.class_embedding.num_embeddings == 3
+    assert 30_000 < count_parameters(net) < 60_000
+
+
+def test_ema_warmup_decay() -> None:
+    """decay_n = min(decay, (1 + n) / (10 + n)) (diffusers EMAModel.get_decay); first update copies."""
+    from torch.optim.swa_utils import AveragedModel
+
+    from radsynth.generators.training import ema_warmup_multi_avg_fn
+
+    lin = torch.nn.Linear(1, 1, bias=False)
+    ema = AveragedModel(lin, multi_avg_fn=ema_warmup_multi_avg_fn(0.999), use_buffers=True)
+    values = [2.0, 4.0, 8.0]
+    expected = None
+    for i, v in enumerate(values):
+        with torch.no_grad():
+            lin.weight.fill_(v)
+        ema.update_parameters(lin)
+        if i == 0:
+            expected = v
+        else:
+            d = min(0.999, (1 + i) / (10 + i))  # n_averaged == i before this update
+            expected = d * expected + (1 - d) * v
+    assert float(ema.module.weight.detach()) == pytest.approx(expected, rel=1e-6)
+    assert expected == pytest.approx((2 * 2 / 11 + 4 * 9 / 11) * 3 / 12 + 8 * 9 / 12)
