@@ -406,18 +406,29 @@ class Atrophy:
         orphan &= ~(left & ~_isin(nearest, _LEFT_MEDIUM)) & ~(~left & ~_isin(nearest, _RIGHT_MEDIUM))
         sub[orphan] = nearest[orphan]
 
-    def _thin_cortex(self, out: np.ndarray, thin: float, widen: float, spacing: tuple[float, float, float]) -> None:
+    @staticmethod
+    def _cortex_region(out: np.ndarray, spacing: tuple[float, float, float]):
+        """(h, sub, ctx, csf_label, csf) around the cortex, or None when there is no cortex/CSF.
+
+        ``sub`` is a view into ``out``: writing to it edits the label map in place.
+        """
         h = np.float32(min(spacing))
         cortex = _isin(out, CEREBRAL_CORTEX)
         box = _bbox(cortex, int(math.ceil(_SULCAL_DEPTH_MM[1] / float(h))) + 2)
         if box is None:
-            return
+            return None
         sub = out[box]
-        ctx = cortex[box]
         csf_label = min(EXTRACEREBRAL_CSF)
         csf = sub == csf_label
         if not csf.any():
+            return None
+        return h, sub, cortex[box], csf_label, csf
+
+    def _thin_cortex(self, out: np.ndarray, thin: float, widen: float, spacing: tuple[float, float, float]) -> None:
+        region = self._cortex_region(out, spacing)
+        if region is None:
             return
+        h, sub, ctx, csf_label, csf = region
         d_csf = ndimage.distance_transform_edt(~csf, sampling=spacing).astype(np.float32)
         sulcal = _sulcal_weight(sub, spacing)
         # a second, independent regional pattern (not the ventricles')
@@ -431,17 +442,10 @@ class Atrophy:
     ) -> None:
         """Turn extra-cerebral CSF next to the cortex back into cortex (the reverse of
         :meth:`_thin_cortex`, same regional pattern and sulcal weighting)."""
-        h = np.float32(min(spacing))
-        cortex = _isin(out, CEREBRAL_CORTEX)
-        box = _bbox(cortex, int(math.ceil(_SULCAL_DEPTH_MM[1] / float(h))) + 2)
-        if box is None:
+        region = self._cortex_region(out, spacing)
+        if region is None:
             return
-        sub = out[box]
-        ctx = cortex[box]
-        csf_label = min(EXTRACEREBRAL_CSF)
-        csf = sub == csf_label
-        if not csf.any():
-            return
+        h, sub, ctx, csf_label, csf = region
         d_ctx, idx = ndimage.distance_transform_edt(~ctx, sampling=spacing, return_indices=True)
         nearest = sub[idx[0], idx[1], idx[2]]
         # never bridge the interhemispheric fissure: no new cortex where the nearest
