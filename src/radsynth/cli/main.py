@@ -24,6 +24,9 @@ app = typer.Typer(
 )
 cohort_app = typer.Typer(help="Validate and build synthetic cohorts from a YAML spec.", no_args_is_help=True)
 app.add_typer(cohort_app, name="cohort")
+models_app = typer.Typer(help="List, inspect and export models (shipped, $RADSYNTH_MODELS, or a folder).",
+                         no_args_is_help=True)
+app.add_typer(models_app, name="models")
 
 EXIT_USAGE = 2
 
@@ -131,7 +134,7 @@ def sample(
     label: Optional[str] = typer.Option(None, "--label", help="Class to sample (default: classes take turns)."),
     guidance: float = typer.Option(1.0, "--guidance", help="Classifier-free guidance w (1 = plain conditional)."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Sampler steps (ddim 50, dpm++ 25, ddpm all)."),
-    sampler: str = typer.Option("ddim", "--sampler", help="ddim, dpm++ or ddpm."),
+    sampler: str = typer.Option("dpm++", "--sampler", help="dpm++ (default, 25 steps), ddim (50 steps) or ddpm (full chain)."),
     seed: int = typer.Option(0, "--seed"),
     batch_size: int = typer.Option(64, "--batch-size"),
     precision: str = typer.Option("bf16", "--precision", help="bf16 (autocast) or fp32."),
@@ -145,6 +148,37 @@ def sample(
     sample_command(model=model, n=n, out=out, label=label, guidance=guidance, steps=steps, sampler=sampler,
                    seed=seed, batch_size=batch_size, precision=precision, device=device, threads=threads,
                    progress=progress, echo=typer.echo)
+
+
+@models_app.command("list")
+@user_errors
+def models_list() -> None:
+    """Table of every model found: shipped models and folders in $RADSYNTH_MODELS (os.pathsep-separated)."""
+    from radsynth.generators.zoo import list_models, models_table
+
+    typer.echo(models_table(list_models()))
+
+
+@models_app.command("show")
+@user_errors
+def models_show(model: str = typer.Argument(..., help="Model name (see `radsynth models list`) or folder.")) -> None:
+    """Print a model's config summary and its model card."""
+    from radsynth.generators.zoo import resolve_model, show_model
+
+    typer.echo(show_model(resolve_model(model)), nl=False)
+
+
+@models_app.command("export")
+@user_errors
+def models_export(
+    model: str = typer.Argument(..., help="Model name (see `radsynth models list`) or folder."),
+    out: Path = typer.Option(..., "--out", "-o", help="New or empty folder to export into."),
+) -> None:
+    """Copy a model (weights, config, card, training file list; no checkpoint) with an EXPORT.json of sha256s."""
+    from radsynth.generators.zoo import EXPORT_FILE, export_model
+
+    dest = export_model(model, out)
+    typer.echo(f"exported {model} -> {dest} (file sha256s in {dest / EXPORT_FILE})")
 
 
 def main() -> None:

@@ -73,12 +73,11 @@ def finalize(spec: CohortSpec, out: Path) -> tuple[Path, Path]:
     return manifest, card
 
 
-def _generator_description(spec: CohortSpec) -> str:
+def _generator(spec: CohortSpec) -> Any:
     from radsynth.cohort.spec import validate_generator
 
     cls, config = validate_generator(spec)
-    gen = cls(config)
-    return gen.describe() if hasattr(gen, "describe") else ""
+    return cls(config)
 
 
 def _fmt_counter(c: Counter) -> str:
@@ -110,7 +109,12 @@ def dataset_card(spec: CohortSpec, metas: list[dict[str, Any]], rows: list[dict[
             attr_lines.append(f"- `{k}`: min {min(vals):g}, median {sorted(vals)[len(vals) // 2]:g}, max {max(vals):g}")
         else:
             attr_lines.append(f"- `{k}`: {_fmt_counter(Counter(vals))}")
-    gen_desc = _generator_description(spec)
+    gen = _generator(spec)
+    gen_desc = gen.describe() if hasattr(gen, "describe") else ""
+
+    def generator_text(hook: str) -> list[str]:
+        return list(getattr(gen, hook)()) if hasattr(gen, hook) else []
+
     lines = [
         f"# Dataset card: {spec.name}",
         "",
@@ -122,7 +126,7 @@ def dataset_card(spec: CohortSpec, metas: list[dict[str, Any]], rows: list[dict[
         f"- {n} synthetic subjects, generator `{spec.generator.name}` version {prov.get('generator_version', '?')}"
         f" (radsynth {__version__}), config sha256 `{prov.get('config_hash', '?')}`.",
         f"- Spec `{spec.name}`, spec sha256 `{spec.hash}`, seed {spec.seed}." + (f" {spec.description}" if spec.description else ""),
-        f"- Sequences: {_fmt_counter(seqs)}.",
+        *([f"- Sequences: {_fmt_counter(seqs)}."] if any(seqs) else []),
         f"- Labels (positives / {n}): " + (", ".join(f"{k}: {v}" for k, v in label_counts.items()) or "none") + ".",
         f"- Files: {len(rows)} ({_fmt_counter(fmts)}); by kind: {_fmt_counter(kinds)}. `manifest.parquet` lists"
         " every file with its sha256, subject, sequence, labels, attributes and seed.",
@@ -149,17 +153,10 @@ def dataset_card(spec: CohortSpec, metas: list[dict[str, Any]], rows: list[dict[
         "- Synthetic data is **not** a substitute for real data in final performance claims: any model trained or",
         "  evaluated on it must be confirmed on real, independent, held-out scans before clinical or",
         "  regulatory use.",
-        "- Physics and anatomy are simplified models: tissue relaxation times are literature means with jitter;",
-        "  lesions are parametric models with approximate vascular territories; scanner effects are modelled,",
-        "  not measured. Distribution shift to real scanners is expected.",
-        "- Anatomy comes from a small number of real label maps deformed per subject: subjects built from the",
-        "  same source map are correlated; split train/test by source map when that matters.",
-        "- Demographic attributes only drive the modelled effects (e.g. age-related atrophy, head size); they do",
-        "  not capture all real population variation.",
+        *generator_text("limits"),
         "",
         "## Licences",
-        "- Generated data: same terms as the inputs allow; anatomy from SynthSeg training label maps",
-        "  (Apache-2.0, Billot et al., Medical Image Analysis 2023) where the generator uses them.",
+        *(generator_text("licences") or ["- Generated data: same terms as the generator's inputs allow (see its model card)."]),
         "",
     ]
     return "\n".join(lines)

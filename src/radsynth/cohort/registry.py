@@ -15,6 +15,7 @@ from radsynth.core.errors import RadsynthInputError
 BUILTIN_GENERATORS = MappingProxyType(
     {
         "mri-brain": "radsynth.physics.mri.brain_generator:BrainMRIGenerator",
+        "ddpm-2d": "radsynth.generators.cohort_generator:DDPMCohortGenerator",
     }
 )
 

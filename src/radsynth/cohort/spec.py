@@ -199,6 +199,9 @@ def validate_generator(spec: CohortSpec) -> Any:
             raise RadsynthInputError(
                 f"labels.{label}", label, f"labels supported by {cls.name}: {sorted(cls.supported_labels)}"
             )
+    check = getattr(cls, "check_spec", None)  # optional hook: checks needing the whole spec (labels, formats)
+    if check is not None:
+        check(spec, config)
     return cls, config
 
 

@@ -2,9 +2,9 @@
 
 Layout (BIDS-like) inside the subject folder::
 
-    anat/<sid>_<seq>.nii.gz        images (NIfTI, synthetic-marked header)
+    anat/<sid>_<seq>.nii.gz        images (NIfTI, synthetic-marked header; 2D images: <sid>_dx.nii.gz)
     masks/<sid>_<mask>.nii.gz      label map and lesion masks, same grid
-    png/<sid>_<seq>_axial.png      16-bit previews (and mask previews)
+    png/<sid>_<seq>_axial.png      16-bit previews (and mask previews); 2D images: png/<sid>_dx.png, whole image
     dicom/<seq>/NNNN.dcm           MR series (when the subject has DICOM)
     dicom/seg/seg.dcm              DICOM SEG of the lesion masks
     subject.json                   plan, labels, attributes, findings, provenance, files
@@ -47,9 +47,10 @@ def write_subject(subject: SubjectRecord, plan: SubjectPlan, subject_dir: Path) 
 
     if "nifti" in plan.formats:
         (subject_dir / "anat").mkdir(parents=True, exist_ok=True)
-        (subject_dir / "masks").mkdir(parents=True, exist_ok=True)
+        if subject.masks:
+            (subject_dir / "masks").mkdir(parents=True, exist_ok=True)
         for im in subject.images:
-            p = subject_dir / "anat" / f"{sid}_{im.sequence}.nii.gz"
+            p = subject_dir / "anat" / f"{sid}_{_stem(im)}.nii.gz"
             write_nifti(p, im.array, im.affine, description=f"{im.modality} {im.sequence}", provenance=prov,
                         quantise=True)
             files.append((p, dict(kind="image", format="nifti", modality=im.modality, sequence=im.sequence)))
@@ -62,6 +63,11 @@ def write_subject(subject: SubjectRecord, plan: SubjectPlan, subject_dir: Path) 
         (subject_dir / "png").mkdir(parents=True, exist_ok=True)
         centre = _preview_index(subject)
         for im in subject.images:
+            if im.array.ndim == 2:  # a 2D image (e.g. DX): the whole image, full 16-bit range, not a preview
+                p = subject_dir / "png" / f"{sid}_{_stem(im)}.png"
+                _write_png_2d(p, im, prov)
+                files.append((p, dict(kind="image", format="png", modality=im.modality, sequence=im.sequence)))
+                continue
             p = subject_dir / "png" / f"{sid}_{im.sequence}_axial.png"
             write_preview(p, im.array, plane="axial", index=centre, provenance=prov)
             files.append((p, dict(kind="preview", format="png", modality=im.modality, sequence=im.sequence)))
@@ -124,6 +130,22 @@ def write_subject(subject: SubjectRecord, plan: SubjectPlan, subject_dir: Path) 
     meta_path = subject_dir / "subject.json"
     meta_path.write_text(json.dumps(json.loads(canonical_json(meta)), indent=1, sort_keys=True) + "\n")
     return meta
+
+
+def _stem(im: Any) -> str:
+    """File-name part of an image: its sequence, or its modality (lower case) when it has none (2D DX)."""
+    return im.sequence or im.modality.lower()
+
+
+def _write_png_2d(path: Path, im: Any, prov: dict[str, Any]) -> None:
+    """16-bit PNG of a 2D (x, z) image in display orientation; [0, 1] images map 0 -> 0, 1 -> 65535."""
+    from radsynth.io.png import projection_for_display, write_png16
+
+    a = np.asarray(im.array)
+    lo, hi = float(a.min()), float(a.max())
+    window = (0.0, 1.0) if 0.0 <= lo and hi <= 1.0 else (lo, hi if hi > lo else lo + 1.0)
+    write_png16(path, projection_for_display(a), window, provenance=prov,
+                description=f"{im.modality} {a.shape[0]}x{a.shape[1]}, window [{window[0]:.6g}, {window[1]:.6g}]")
 
 
 def _preview_index(subject: SubjectRecord) -> int | None:

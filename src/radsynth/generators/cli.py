@@ -193,7 +193,7 @@ def sample_command(
     label: str | None = None,
     guidance: float = 1.0,
     steps: int | None = None,
-    sampler: str = "ddim",
+    sampler: str = "dpm++",
     seed: int = 0,
     batch_size: int = 64,
     precision: str = "bf16",

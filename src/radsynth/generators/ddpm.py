@@ -12,6 +12,10 @@ added to the timestep embedding). For classifier-free guidance (Ho & Salimans,
 :attr:`DDPMConfig.null_label` ``= len(classes)``, is the "no class" token: during
 training a label is replaced by it with probability ``p_uncond``.
 
+3D (``spatial_dims=3``) is the same diffusion code on cubic volumes: MONAI's
+U-Net and schedulers are dimension-agnostic, so only the tensor shape changes
+(``(N, C, D, H, W)``); intended for small volumes (e.g. 64^3) or latents.
+
 Only this module knows how to turn a :class:`DDPMConfig` into torch objects;
 the config itself is plain pydantic (JSON in ``config.json``) and can be
 validated without importing torch.
@@ -21,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer
 
 from radsynth.core.errors import RadsynthInputError
 
@@ -33,13 +37,17 @@ PREDICTION_TYPES = ("epsilon",)
 class DDPMConfig(BaseModel):
     """Everything needed to rebuild the network and its training noise schedule.
 
-    ``image_size`` is in pixels (square images); pixel values live in [-1, 1].
-    ``classes`` are the class names in embedding order (empty: unconditional).
+    ``image_size`` is in pixels (square images, or cubic volumes of
+    ``image_size**3`` voxels when ``spatial_dims == 3``); pixel values live in
+    [-1, 1]. ``classes`` are the class names in embedding order (empty: unconditional).
+    ``spatial_dims`` selects a 2D or 3D U-Net (same diffusion code; tensors are
+    ``(N, C, H, W)`` or ``(N, C, D, H, W)``).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     arch: Literal["ddpm"] = "ddpm"
+    spatial_dims: Literal[2, 3] = 2
     image_size: int = Field(64, ge=8)
     in_channels: int = 1
     channels: tuple[int, ...] = (32, 64, 64)
@@ -55,6 +63,15 @@ class DDPMConfig(BaseModel):
     beta_start: float = Field(0.0005, gt=0, lt=1)
     beta_end: float = Field(0.0195, gt=0, lt=1)
     prediction_type: Literal["epsilon"] = "epsilon"
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> dict[str, Any]:
+        """Omit ``spatial_dims`` when it is 2, so 2D dumps stay byte-identical to those written before
+        the field existed (checkpoint resume compares ``model_dump`` with the stored one)."""
+        d = handler(self)
+        if self.spatial_dims == 2:
+            d.pop("spatial_dims", None)
+        return d
 
     @classmethod
     def create(cls, **kwargs: Any) -> DDPMConfig:
@@ -82,6 +99,11 @@ class DDPMConfig(BaseModel):
         check_image_size(self.image_size, len(self.channels))
         if len(set(c.lower() for c in self.classes)) != len(self.classes):
             raise RadsynthInputError("classes", list(self.classes), "distinct class names (case-insensitive)")
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """Shape of one sample without the channel axis: ``(H, W)`` or ``(D, H, W)`` (pixels/voxels)."""
+        return (self.image_size,) * self.spatial_dims
 
     @property
     def levels(self) -> int:
@@ -123,7 +145,7 @@ def build_unet(cfg: DDPMConfig) -> Any:
     from monai.networks.nets import DiffusionModelUNet
 
     return DiffusionModelUNet(
-        spatial_dims=2,
+        spatial_dims=cfg.spatial_dims,
         in_channels=cfg.in_channels,
         out_channels=cfg.in_channels,
         channels=tuple(cfg.channels),

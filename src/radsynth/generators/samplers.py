@@ -120,7 +120,7 @@ def sample_images(
     device: str = "cpu",
     progress: bool = False,
 ) -> np.ndarray:
-    """``n`` images as float32 ``(n, H, W)`` in [-1, 1].
+    """``n`` images as float32 ``(n, H, W)`` in [-1, 1] (volumes ``(n, D, H, W)`` for a 3D config).
 
     ``labels`` are class indices (one per image) or None for an unconditional
     model. ``precision`` "bf16" runs the network under autocast (CPU bf16 /
@@ -144,8 +144,8 @@ def sample_images(
     # stochastic steps (ddpm): a generator on the compute device, derived from the seed
     step_gen = gen if dev.type == "cpu" else torch.Generator(device=dev).manual_seed(int(seed) + 1)
     model = model.to(dev).eval()
-    size, c = cfg.image_size, cfg.in_channels
-    out = np.empty((n, size, size), np.float32)
+    shape, c = cfg.sample_shape, cfg.in_channels
+    out = np.empty((n, *shape), np.float32)
     batches = range(0, n, batch_size)
     bar = None
     if progress:
@@ -158,7 +158,7 @@ def sample_images(
         for b0 in batches:
             nb = min(batch_size, n - b0)
             sch = _scheduler(cfg, sampler, steps)
-            x = torch.randn((nb, c, size, size), generator=gen, dtype=torch.float32).to(dev)
+            x = torch.randn((nb, c, *shape), generator=gen, dtype=torch.float32).to(dev)
             lab = None if labels is None else torch.tensor(labels[b0 : b0 + nb], dtype=torch.long, device=dev)
             for t in sch.timesteps:
                 with torch.autocast(dev.type, dtype=ac_dtype, enabled=use_ac):

@@ -239,7 +239,7 @@ def train(
 ) -> TrainResult:
     """Train (or resume) until ``max_steps`` or the ``max_minutes`` budget; checkpoint at the end.
 
-    ``x_*`` are float32 ``(n, C, H, W)`` in [-1, 1]; ``y_*`` int class indices
+    ``x_*`` are float32 ``(n, C, H, W)`` (``(n, C, D, H, W)`` for a 3D model) in [-1, 1]; ``y_*`` int class indices
     (None for an unconditional model). ``extra_meta`` (e.g. the data
     fingerprint) is stored in the checkpoint and must match on resume.
     """
@@ -257,6 +257,10 @@ def train(
     n_train = int(len(x_train))
     if n_train < 1:
         raise RadsynthInputError("training images", 0, "at least one image in the training split")
+    want = (model_cfg.in_channels, *model_cfg.sample_shape)
+    if tuple(np.shape(x_train)[1:]) != want:
+        raise RadsynthInputError("training images", f"shape {tuple(np.shape(x_train))}",
+                                 f"(n, {', '.join(map(str, want))})")
 
     ckpt = Path(checkpoint_dir)
     meta_expect = {
@@ -268,7 +272,9 @@ def train(
         ),
     }
 
-    mf = torch.channels_last if train_cfg.channels_last else torch.contiguous_format
+    # channels-last for 2D (NHWC), channels-last-3d for 3D volumes (NDHWC)
+    mf = ((torch.channels_last if model_cfg.spatial_dims == 2 else torch.channels_last_3d)
+          if train_cfg.channels_last else torch.contiguous_format)
     with torch.random.fork_rng(devices=[]):  # weight init from the seed, not the global stream
         torch.manual_seed(int(train_cfg.seed))
         model = build_unet(model_cfg)

@@ -67,6 +67,17 @@ def slice_for_display(volume: np.ndarray, plane: str = "axial", index: int | Non
     return _to_display(np.take(volume, idx, axis=axis))
 
 
+def projection_for_display(image2d: np.ndarray) -> np.ndarray:
+    """2D display array of a 2D (x, z) image such as a frontal projection.
+
+    Same convention as the coronal plane: patient's right on image left, superior at top.
+    """
+    a = np.asarray(image2d)
+    if a.ndim != 2:
+        raise RadsynthInputError("image2d.shape", a.shape, "a 2D (x, z) image")
+    return _to_display(a)
+
+
 def axial_slice_for_display(volume: np.ndarray, k: int | None = None) -> np.ndarray:
     """``volume[:, :, k]`` with patient's right on image left and anterior at top."""
     return slice_for_display(volume, "axial", k)

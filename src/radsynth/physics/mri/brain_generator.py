@@ -137,6 +137,24 @@ class BrainMRIGenerator:
     def config_dict(self) -> dict[str, Any]:
         return self.config.model_dump(mode="json")
 
+    def limits(self) -> list[str]:
+        """Generator-specific limits for the dataset card."""
+        return [
+            "- Physics and anatomy are simplified models: tissue relaxation times are literature means with jitter;",
+            "  lesions are parametric models with approximate vascular territories; scanner effects are modelled,",
+            "  not measured. Distribution shift to real scanners is expected.",
+            "- Anatomy comes from a small number of real label maps deformed per subject: subjects built from the",
+            "  same source map are correlated; split train/test by `attr_anatomy_source` when that matters.",
+            "- Demographic attributes only drive the modelled effects (age-related atrophy, head size); they do",
+            "  not capture all real population variation.",
+        ]
+
+    def licences(self) -> list[str]:
+        return [
+            "- Anatomy: SynthSeg training label maps (Apache-2.0, Billot et al., Medical Image Analysis 2023);",
+            "  the generated images are new data derived from them (see src/radsynth/data/brain/README.md).",
+        ]
+
     def describe(self) -> str:
         """Plain-language description of how this configuration makes images (dataset card)."""
         from radsynth.physics.mri.presets import get_sequence
