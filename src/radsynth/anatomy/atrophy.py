@@ -60,6 +60,7 @@ from scipy import ndimage, special
 
 from radsynth.anatomy.apparent_age import median_ventricle_ratio
 from radsynth.anatomy.deformation import bspline_field, bspline_weights
+from radsynth.core.checks import check_dataclass_keys
 from radsynth.core.errors import RadsynthInputError
 from radsynth.core.labels import (
     BRAIN,
@@ -273,10 +274,7 @@ class Atrophy:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Atrophy:
-        known = set(cls.__dataclass_fields__)
-        extra = set(d) - known
-        if extra or "age_years" not in d:
-            raise RadsynthInputError("atrophy", sorted(d), f"keys among {sorted(known)} including 'age_years'")
+        check_dataclass_keys("atrophy", d, cls, required=("age_years",))
         return cls(**d)
 
     # -- application
@@ -529,8 +527,5 @@ class RandomAtrophy:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RandomAtrophy:
-        known = set(cls.__dataclass_fields__)
-        extra = set(d) - known
-        if extra:
-            raise RadsynthInputError("atrophy", sorted(extra), f"keys among {sorted(known)}")
+        check_dataclass_keys("atrophy", d, cls)
         return cls(**d)

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from radsynth.core.checks import check_dataclass_keys
 from radsynth.core.errors import RadsynthInputError
 from radsynth.core.warp import warp_image, warp_labels
 
@@ -184,10 +185,7 @@ class HeadDeformation:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> HeadDeformation:
-        known = set(cls.__dataclass_fields__)
-        extra = set(d) - known
-        if extra:
-            raise RadsynthInputError("head_deformation", sorted(extra), f"keys among {sorted(known)}")
+        check_dataclass_keys("head_deformation", d, cls)
         return cls(**d)
 
     # -- geometry
@@ -335,8 +333,5 @@ class RandomHeadDeformation:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RandomHeadDeformation:
-        known = set(cls.__dataclass_fields__)
-        extra = set(d) - known
-        if extra:
-            raise RadsynthInputError("head_deformation", sorted(extra), f"keys among {sorted(known)}")
+        check_dataclass_keys("head_deformation", d, cls)
         return cls(**d)

@@ -59,3 +59,16 @@ def _as_float(name: str, value: Any) -> float:
 def f32(x: Any) -> np.ndarray:
     """Input parameter map as a float32 array (no copy when already float32)."""
     return np.asarray(x, dtype=np.float32)
+
+
+def check_dataclass_keys(field: str, d: Any, cls: type, required: tuple[str, ...] = ()) -> None:
+    """Raise unless mapping ``d`` uses only ``cls``'s dataclass fields and has ``required`` ones.
+
+    Shared by the ``from_dict`` of every replayable (deterministic-twin) component.
+    """
+    known = set(cls.__dataclass_fields__)
+    extra = sorted(set(d) - known)
+    missing = [k for k in required if k not in d]
+    if extra or missing:
+        need = f" including {', '.join(repr(k) for k in required)}" if required else ""
+        raise RadsynthInputError(field, extra or sorted(d), f"keys among {sorted(known)}{need}")

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from radsynth.core.checks import check_dataclass_keys, in_range, non_negative, range_pair
 from radsynth.core.errors import RadsynthInputError
-from radsynth.core.checks import in_range, non_negative, range_pair
 from radsynth.physics.mri._kspace import apply_kspace_weights
 from radsynth.physics.mri.bias_field import BiasField, RandomBiasField
 from radsynth.physics.mri.gibbs_ringing import GibbsRinging, RandomGibbsRinging
@@ -109,10 +109,7 @@ class Acquisition:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Acquisition:
-        fields = cls.__dataclass_fields__
-        unknown = sorted(set(d) - set(fields))
-        if unknown:
-            raise RadsynthInputError("acquisition", unknown, f"keys among {sorted(fields)}")
+        check_dataclass_keys("acquisition", d, cls)
         return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
 
 
