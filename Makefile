@@ -1,6 +1,7 @@
 # radsynth: set-up from nothing, demo, tests.
 # `make demo` creates .venv (torch==2.13.0 first: a local CPU wheel), installs radsynth,
-# then builds the demo brain-MRI cohort into demo-out/. `make test` runs the test suite.
+# then builds the demo brain-MRI cohort into demo-out/ and samples a chest X-ray cohort from the
+# shipped generator cxr-ddpm-64 into demo-out/cxr-ddpm/. `make test` runs the test suite.
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -23,7 +24,9 @@ $(STAMP): pyproject.toml
 demo: setup
 	rm -rf $(OUT)
 	$(BIN)/radsynth cohort build examples/brain-mri.yaml --out $(OUT) --workers $(WORKERS)
-	@echo "Open $(OUT)/dataset_card.md, the previews in $(OUT)/subjects/*/png, and $(OUT)/manifest.parquet."
+	$(BIN)/radsynth cohort build examples/cxr-ddpm.yaml --out $(OUT)/cxr-ddpm --workers $(WORKERS)
+	@echo "Open $(OUT)/dataset_card.md, the previews in $(OUT)/subjects/*/png, and $(OUT)/manifest.parquet;"
+	@echo "chest X-rays sampled from the shipped model cxr-ddpm-64: $(OUT)/cxr-ddpm (dataset_card.md, subjects/*/png)."
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -114,7 +114,7 @@ def test_train_errors(tmp_path: Path) -> None:
     res = cli("train", "--data", good, "--out", tmp_path / "o4", *TINY_ARGS[2:], "--image-size", "30",
               "--channels", "8,16,16")
     assert_user_error(res, "--image-size", "30", "multiple of 4")
-    assert_user_error(cli("train", "--data", good, "--out", tmp_path / "o5", "--arch", "gan", *TINY_ARGS), "--arch")
+    assert_user_error(cli("train", "--data", good, "--out", tmp_path / "o5", "--arch", "stylegan9", *TINY_ARGS), "--arch")
     assert_user_error(cli("train", "--data", good, "--out", tmp_path / "o6", "--resume", *TINY_ARGS), "--resume")
     heldout = make_class_folder(tmp_path / "cxr" / "test", n_per_class=2)
     assert_user_error(cli("train", "--data", heldout, "--out", tmp_path / "o7", *TINY_ARGS), "--data", "test")

@@ -98,9 +98,11 @@ def cohort_build(
 @app.command("train")
 @user_errors
 def train(
-    data: Path = typer.Option(..., "--data", help="Folder with one sub-folder of images per class (PNG/JPEG/DICOM/NIfTI)."),
+    data: Path = typer.Option(..., "--data", help="Folder with one sub-folder of images per class (PNG/JPEG/DICOM/NIfTI), "
+                              "or a CSV/Parquet manifest with columns path, class[, patient]."),
     out: Path = typer.Option(..., "--out", "-o", help="Model folder (new or empty; or an earlier run with --resume)."),
-    arch: str = typer.Option("ddpm", "--arch", help="Architecture: ddpm (pixel-space MONAI DiffusionModelUNet)."),
+    arch: str = typer.Option("ddpm", "--arch", help="ddpm (pixel diffusion), ldm (latent diffusion: AutoencoderKL + "
+                             "latent U-Net), gan (conditional WGAN-GP) or vae (conditional VAE)."),
     image_size: int = typer.Option(64, "--image-size", help="Square training size in pixels."),
     condition: str = typer.Option("class", "--condition", help="class (class-conditional, CFG) or none."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out exactly where it stopped."),
@@ -109,20 +111,28 @@ def train(
     batch_size: int = typer.Option(32, "--batch-size"),
     lr: float = typer.Option(2e-4, "--lr", help="AdamW learning rate."),
     seed: int = typer.Option(0, "--seed"),
-    channels: str = typer.Option("32,64,64", "--channels", help="U-Net channels per level."),
+    channels: Optional[str] = typer.Option(None, "--channels", help="Channels per network level, e.g. 32,64,64 "
+                                           "(default: the architecture's CPU-sized default)."),
+    data_licence: Optional[str] = typer.Option(None, "--data-licence", help="Licence of the training data, for the model card."),
+    ae_steps: Optional[int] = typer.Option(None, "--ae-steps", help="ldm: autoencoder training steps (stage 1) "
+                                           "before the latent diffusion (default 2000)."),
+    attributes: Optional[str] = typer.Option(None, "--attributes", help="Manifest columns to condition on besides the "
+                                             "class, e.g. pathogen,sex (ddpm; classifier-free guidance per attribute)."),
     val_fraction: float = typer.Option(0.05, "--val-fraction", help="Fraction of patients held out for validation."),
     precision: str = typer.Option("bf16", "--precision", help="bf16 (autocast) or fp32."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda (default: cuda when present)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads (default: torch's)."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
-    """Train a generator on a class-folder dataset (patient-aware validation split, EMA, checkpoints)."""
+    """Train a generator (ddpm, ldm, gan, vae) on a class folder or manifest (patient-aware validation split, EMA,
+    exact-resume checkpoints)."""
     from radsynth.generators.cli import train_command
 
     train_command(data=data, out=out, arch=arch, image_size=image_size, condition=condition, resume=resume,
                   max_minutes=max_minutes, max_steps=max_steps, batch_size=batch_size, lr=lr, seed=seed,
                   channels=channels, val_fraction=val_fraction, precision=precision, device=device,
-                  threads=threads, progress=progress, echo=typer.echo)
+                  threads=threads, progress=progress, data_licence=data_licence, attributes=attributes, ae_steps=ae_steps,
+                  echo=typer.echo)
 
 
 @app.command("sample")
@@ -132,8 +142,12 @@ def sample(
     n: int = typer.Option(..., "--n", help="Number of images."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (new or empty)."),
     label: Optional[str] = typer.Option(None, "--label", help="Class to sample (default: classes take turns)."),
-    guidance: float = typer.Option(1.0, "--guidance", help="Classifier-free guidance w (1 = plain conditional)."),
-    steps: Optional[int] = typer.Option(None, "--steps", help="Sampler steps (ddim 50, dpm++ 25, ddpm all)."),
+    attribute: Optional[list[str]] = typer.Option(None, "--attribute", help="name=value of an attribute the model "
+                                                  "was trained on (repeatable); others stay unknown."),
+    guidance: Optional[float] = typer.Option(None, "--guidance", help="Classifier-free guidance w (1 = plain "
+                                             "conditional; default: the model card's measured default, else 1)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Sampler steps (ddim 50, dpm++ 25, ddpm all); "
+                                        "diffusion models only."),
     sampler: str = typer.Option("dpm++", "--sampler", help="dpm++ (default, 25 steps), ddim (50 steps) or ddpm (full chain)."),
     seed: int = typer.Option(0, "--seed"),
     batch_size: int = typer.Option(64, "--batch-size"),
@@ -145,7 +159,7 @@ def sample(
     """Sample synthetic images (16-bit PNG, marked synthetic) and a manifest; same seed -> same bytes."""
     from radsynth.generators.cli import sample_command
 
-    sample_command(model=model, n=n, out=out, label=label, guidance=guidance, steps=steps, sampler=sampler,
+    sample_command(model=model, n=n, out=out, label=label, attribute=attribute, guidance=guidance, steps=steps, sampler=sampler,
                    seed=seed, batch_size=batch_size, precision=precision, device=device, threads=threads,
                    progress=progress, echo=typer.echo)
 

@@ -16,6 +16,7 @@ BUILTIN_GENERATORS = MappingProxyType(
     {
         "mri-brain": "radsynth.physics.mri.brain_generator:BrainMRIGenerator",
         "ddpm-2d": "radsynth.generators.cohort_generator:DDPMCohortGenerator",
+        "learned-2d": "radsynth.generators.cohort_generator:LearnedCohortGenerator",
     }
 )
 

@@ -49,6 +49,10 @@ def _device(device: str | None) -> str:
     return device
 
 
+def _held_out(path: Path) -> bool:
+    return path.resolve().name.lower() in HELD_OUT_NAMES
+
+
 def train_command(
     *,
     data: Path,
@@ -62,18 +66,25 @@ def train_command(
     batch_size: int = 32,
     lr: float = 2e-4,
     seed: int = 0,
-    channels: str = "32,64,64",
+    channels: str | None = None,
     attention: str | None = None,
     val_fraction: float = 0.05,
     precision: str = "bf16",
     device: str | None = None,
     threads: int | None = None,
     progress: bool = True,
+    data_licence: str | None = None,
+    attributes: str | None = None,
+    ae_steps: int | None = None,
     echo: Any = print,
 ) -> Path:
-    """Validate inputs, read and split the data by patient, train (or resume), write the model folder."""
-    from radsynth.generators.data import patient_split, scan_class_folder
-    from radsynth.generators.ddpm import ARCHITECTURES, DDPMConfig, check_image_size
+    """Validate inputs, read and split the data by patient, train (or resume), write the model folder.
+
+    ``data``: a class folder or a CSV/Parquet manifest (:func:`radsynth.generators.data.scan_data`).
+    ``attributes``: comma-separated manifest columns to condition on besides the class (``--arch ddpm``).
+    """
+    from radsynth.generators.archs import ARCHITECTURES, arch_module
+    from radsynth.generators.data import patient_split, scan_data
     from radsynth.generators.model_dir import CHECKPOINT_DIR, CONFIG_FILE
 
     if arch not in ARCHITECTURES:
@@ -84,13 +95,21 @@ def train_command(
         raise RadsynthInputError("--precision", precision, "bf16, fp32")
     if max_minutes is not None and not max_minutes > 0:
         raise RadsynthInputError("--max-minutes", max_minutes, "a positive number of minutes")
-    ch = _parse_ints("--channels", channels)
-    check_image_size(image_size, len(ch))
-    att = (
-        tuple(v.strip().lower() in ("1", "true", "t", "yes") for v in attention.split(","))
-        if attention
-        else tuple([False] * (len(ch) - 1) + [True])
-    )
+    ch = _parse_ints("--channels", channels) if channels else None
+    mod = arch_module(arch)
+    extra: dict[str, Any] = {}
+    if attention:
+        if arch != "ddpm":
+            raise RadsynthInputError("--attention", attention, "only with --arch ddpm")
+        extra["attention"] = tuple(v.strip().lower() in ("1", "true", "t", "yes") for v in attention.split(","))
+    if ae_steps is not None:
+        if arch != "ldm":
+            raise RadsynthInputError("--ae-steps", ae_steps, "only with --arch ldm (autoencoder steps of stage 1)")
+        extra["ae_steps"] = ae_steps
+    attr_names = tuple(a.strip() for a in attributes.split(",") if a.strip()) if attributes else ()
+    if attr_names and arch != "ddpm":
+        raise RadsynthInputError("--attributes", attributes, "only with --arch ddpm (attribute-conditioned diffusion)")
+    mod.config_for_training(image_size=image_size, classes=(), channels=ch, **extra)  # size check before reading data
     if not 0.0 <= val_fraction < 1.0:
         raise RadsynthInputError("--val-fraction", val_fraction, "a number in [0, 1)")
     if threads is not None and threads < 1:
@@ -99,29 +118,31 @@ def train_command(
     ckpt = out / CHECKPOINT_DIR
     from radsynth.generators.training import TrainConfig, has_checkpoint
 
-    if resume and not has_checkpoint(ckpt):
+    if resume and not has_checkpoint(ckpt) and not any(has_checkpoint(p) for p in ckpt.glob("*")):
         raise RadsynthInputError("--resume", str(out), "an --out folder holding a checkpoint/ from an earlier run",
                                  "Drop --resume to start a new run.")
     if not resume and out.exists() and any(out.iterdir()):
         raise RadsynthInputError("--out", str(out), "a new or empty folder",
                                  "Add --resume to continue the run in it, or choose another folder.")
-    if Path(data).resolve().name.lower() in HELD_OUT_NAMES:
+    if _held_out(Path(data)):
         raise RadsynthInputError(
             "--data", str(data), "a training split (not a folder named test/testing/holdout)",
             "Held-out test sets must never be trained on; point --data at the train split.",
         )
-    ds = scan_class_folder(data, require_classes=2 if condition == "class" else 1)
-    groups = 16  # GroupNorm groups: the largest power of two <= 16 dividing every level's channels
-    while any(c % groups for c in ch):
-        groups //= 2
-    cfg = DDPMConfig.create(
-        image_size=image_size,
-        channels=ch,
-        attention_levels=att,
-        norm_num_groups=groups,
-        num_head_channels=ch[-1],
-        classes=ds.classes if condition == "class" else (),
-    )
+    ds = scan_data(data, require_classes=2 if condition == "class" else 1)
+    bad = next((it.path for it in ds.items if _held_out(it.path.parent) or _held_out(it.path.parent.parent)), None)
+    if bad is not None:
+        raise RadsynthInputError("--data", str(bad), "training images outside held-out folders (test/testing/holdout)",
+                                 "Held-out test sets must never be trained on.")
+    if attr_names:
+        have = sorted({a for it in ds.items for a, _ in it.attributes})
+        missing = [a for a in attr_names if a not in have]
+        if missing:
+            raise RadsynthInputError("--attributes", ",".join(missing), f"columns of the --data manifest: {have or 'none'}")
+        extra["attributes"] = tuple(
+            (a, tuple(sorted({it.attribute(a) for it in ds.items} - {""}))) for a in attr_names)
+    cfg = mod.config_for_training(image_size=image_size, classes=ds.classes if condition == "class" else (),
+                                  channels=ch, **extra)
     tcfg = TrainConfig(batch_size=batch_size, lr=lr, max_steps=max_steps, max_minutes=max_minutes, seed=seed,
                        precision=precision)  # type: ignore[arg-type]
     train_idx, val_idx = patient_split([it.patient for it in ds.items], val_fraction, seed)
@@ -135,10 +156,22 @@ def train_command(
     # reading every file first also rejects unreadable images before training starts
     x = load_images(items, image_size, progress=progress)
     y = np.array([it.label_index for it in items], dtype=np.int64)
+    if attr_names:  # (n, 1 + k) factor values, -1 = unknown; the class column only when class-conditional
+        cols = ([y] if condition == "class" else []) + [
+            np.array([vals.index(it.attribute(a)) if it.attribute(a) else -1 for it in items], dtype=np.int64)
+            for a, vals in extra["attributes"]]
+        y = np.stack(cols, axis=1)
     val_set = set(val_idx)
+
+    def rel(p: Path) -> str:
+        try:
+            return p.relative_to(ds.root).as_posix()
+        except ValueError:
+            return p.as_posix()
+
     files = [
         {
-            "path": it.path.relative_to(ds.root).as_posix(),
+            "path": rel(it.path),
             "class": it.label,
             "patient": it.patient,
             "split": "val" if i in val_set else "train",
@@ -157,14 +190,12 @@ def train_command(
 
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
-    from radsynth.generators.training import train
-
     if progress:
         echo(f"training {arch} {image_size}x{image_size} on {len(train_idx)} images "
              f"({len(val_idx)} validation, split by patient) per class {counts['train']} -> {out} [{dev}]")
     t0 = time.perf_counter()
-    cond = condition == "class"
-    res = train(
+    cond = condition == "class" or bool(attr_names)
+    res = mod.train_model(
         cfg,
         tcfg,
         x[train_idx],
@@ -177,9 +208,10 @@ def train_command(
         device=dev,
         progress=progress,
     )
-    settings = tcfg.model_dump(mode="json") | {"val_fraction": val_fraction, "condition": condition}
+    settings = tcfg.model_dump(mode="json") | {"val_fraction": val_fraction, "condition": condition,
+                                               **({"attributes": list(attr_names)} if attr_names else {})}
     write_model_dir(out, cfg=cfg, ema_state=res.ema_state, train_settings=settings, data_root=str(Path(data)),
-                    files=files, counts=counts, result=res)
+                    files=files, counts=counts, result=res, data_licence=data_licence)
     echo(f"trained {res.step} steps ({res.session_steps} now, stopped by {res.stopped}) in "
          f"{time.perf_counter() - t0:.1f} s, {res.images_per_s:.1f} images/s -> {out / CONFIG_FILE}")
     return out
@@ -191,7 +223,8 @@ def sample_command(
     n: int,
     out: Path,
     label: str | None = None,
-    guidance: float = 1.0,
+    attribute: list[str] | None = None,
+    guidance: float | None = None,
     steps: int | None = None,
     sampler: str = "dpm++",
     seed: int = 0,
@@ -207,24 +240,56 @@ def sample_command(
     Conditional models: ``label`` picks the class; without it the classes take
     turns (image i gets class ``i % n_classes``).
     """
+    from radsynth.generators.archs import arch_module
     from radsynth.generators.model_dir import read_model_config
-    from radsynth.generators.samplers import resolve_steps
+    from radsynth.generators.zoo import resolve_model
 
+    model = resolve_model(model, "--model", generator=True).path  # a zoo name (e.g. cxr-ddpm-64) or a folder
     cfg, doc = read_model_config(model)
+    mod = arch_module(cfg.arch, "--model arch")
+    opts = getattr(mod, "SAMPLING_OPTIONS", ())
     if n < 1:
         raise RadsynthInputError("--n", n, "a positive number of images")
     if batch_size < 1:
         raise RadsynthInputError("--batch-size", batch_size, "a positive integer")
     if precision not in ("bf16", "fp32"):
         raise RadsynthInputError("--precision", precision, "bf16, fp32")
+    if guidance is None:  # the model's measured default (config.json sampling_defaults), else plain conditional
+        guidance = float(doc.get("sampling_defaults", {}).get("guidance", 1.0)) if "sampler" in opts else 1.0
     if not guidance >= 0:
         raise RadsynthInputError("--guidance", guidance, "a number >= 0 (1 = conditional model, no extra guidance)")
-    n_steps = resolve_steps(cfg, sampler, steps)
-    if cfg.conditional:
-        labels = [cfg.label_index(label)] * n if label is not None else [i % len(cfg.classes) for i in range(n)]
+    if "sampler" in opts:
+        n_steps: int | None = mod.resolve_sampling_steps(cfg, sampler, steps)
+    else:
+        if steps is not None:
+            raise RadsynthInputError("--steps", steps, f"nothing: a {cfg.arch} model samples in one network pass")
+        if guidance != 1.0:
+            raise RadsynthInputError("--guidance", guidance, f"1 (no guidance): a {cfg.arch} model has no "
+                                     "classifier-free guidance")
+        n_steps, sampler = None, "single-pass"
+    asked: dict[str, str] = {}
+    for item in attribute or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise RadsynthInputError("--attribute", item, "name=value, e.g. pathogen=virus")
+        if not getattr(cfg, "attributes", ()):
+            raise RadsynthInputError("--attribute", item, "none: this model has no attribute conditioning")
+        cfg.attribute_index(name.strip(), value.strip())  # raises if unknown
+        asked[name.strip().lower()] = value.strip()
+    classes_asked: list[int | None]
+    if cfg.classes:
+        classes_asked = ([cfg.label_index(label)] * n if label is not None else [i % len(cfg.classes) for i in range(n)])
     else:
         if label is not None:
-            cfg.label_index(label)  # raises: unconditional model
+            cfg.label_index(label)  # raises: no classes
+        classes_asked = [None] * n
+    labels: list[int] | None
+    if getattr(cfg, "attributes", ()):
+        attr_vals = [cfg.attribute_index(a, asked[a.lower()]) if a.lower() in asked else None for a, _ in cfg.attributes]
+        labels = [cfg.condition_index(([c] if cfg.classes else []) + attr_vals) for c in classes_asked]
+    elif cfg.conditional:
+        labels = [int(c) for c in classes_asked]  # type: ignore[arg-type]
+    else:
         labels = None
     out = Path(out)
     if out.exists() and any(out.iterdir()):
@@ -233,7 +298,6 @@ def sample_command(
     from radsynth import __version__
     from radsynth.core.records import Provenance
     from radsynth.generators.model_dir import load_model
-    from radsynth.generators.samplers import sample_images
     from radsynth.io.manifest import manifest_row, write_manifest
     from radsynth.io.png import write_png16
 
@@ -243,8 +307,9 @@ def sample_command(
 
     t0 = time.perf_counter()
     cfg, net, doc = load_model(model, device=dev)
-    imgs = sample_images(net, cfg, labels, n=n, seed=seed, sampler=sampler, steps=n_steps, guidance=guidance,
-                         batch_size=batch_size, precision=precision, device=dev, progress=progress)
+    kw = {"sampler": sampler, "steps": n_steps, "guidance": guidance} if "sampler" in opts else {}
+    imgs = mod.sample(net, cfg, labels, n=n, seed=seed, batch_size=batch_size, precision=precision, device=dev,
+                      progress=progress, **kw)
     dt = time.perf_counter() - t0
     run_cfg = {
         "model_weights_sha256": doc["weights_sha256"],
@@ -257,26 +322,28 @@ def sample_command(
         "batch_size": batch_size,
         "precision": precision,
         "label": label,
+        **({"attributes": asked} if asked else {}),
     }
     rows = []
     width = max(5, len(str(n - 1)))
     for i in range(n):
-        cls = cfg.classes[labels[i]] if labels is not None else None
+        cls = cfg.classes[classes_asked[i]] if classes_asked[i] is not None else None
         subject = f"sample-{i:0{width}d}"
-        prov = Provenance(generator="radsynth.ddpm", generator_version=__version__, config=run_cfg, seed=seed,
+        prov = Provenance(generator=f"radsynth.{cfg.arch}", generator_version=__version__, config=run_cfg, seed=seed,
                           sampled={"index": i, "class": cls}, radsynth_version=__version__).to_dict()
         path = out / "images" / f"{subject}.png"
-        desc = f"{cfg.image_size}x{cfg.image_size} DDPM sample {i} of {n}" + (f", class {cls}" if cls else "")
+        desc = f"{cfg.image_size}x{cfg.image_size} {cfg.arch.upper()} sample {i} of {n}" + (f", class {cls}" if cls else "")
         write_png16(path, imgs[i], (-1.0, 1.0), provenance=prov, description=desc)
         rows.append(manifest_row(
             out, path, subject=subject, kind="image", format="png", provenance=prov,
             labels={c.lower(): c == cls for c in cfg.classes},
-            attributes={"class": cls, "sampler": sampler, "steps": n_steps, "guidance": float(guidance)},
+            attributes={"class": cls, "sampler": sampler, "steps": n_steps, "guidance": float(guidance), **asked},
         ))
     write_manifest(out / "manifest.parquet", rows)
     # bytes repeat for the same machine and torch thread count (recorded here, not in the images)
     run_doc = run_cfg | {"seed": seed, "torch_threads": torch.get_num_threads(), "torch": torch.__version__}
     (out / "sampling.json").write_text(json.dumps(run_doc, indent=2, sort_keys=True) + "\n")
-    echo(f"sampled {n} images ({sampler}, {n_steps} steps, guidance {guidance}) in {dt:.1f} s -> {out}/images, "
+    how = f"{sampler}, {n_steps} steps, guidance {guidance}" if n_steps else "one network pass"
+    echo(f"sampled {n} images ({how}) in {dt:.1f} s -> {out}/images, "
          f"manifest {out / 'manifest.parquet'}")
     return out

@@ -1,7 +1,10 @@
-"""``ddpm-2d``: a trained 2D diffusion model as a cohort generator.
+"""``learned-2d`` / ``ddpm-2d``: a trained 2D generator as a cohort generator.
 
 Each subject is ONE 2D image (e.g. a chest X-ray) sampled from a model folder
 written by ``radsynth train`` (found by name through the model zoo, or a path).
+``learned-2d`` takes any architecture (DDPM, LDM, GAN, VAE); ``ddpm-2d`` only
+diffusion models (pixel DDPM or latent diffusion). ``sampler``/``steps``/``guidance``
+apply to diffusion models only.
 
 Class of a subject (class-conditional models): the model class mapped from the
 subject's positive label (``class_label_map``; by default the class whose name
@@ -64,7 +67,8 @@ class DDPMCohortConfig(BaseModel):
     image_size: int | None = Field(None, ge=8, description="must equal the model's image size (pixels); default: it")
     sampler: Literal["ddim", "dpm++", "ddpm"] = "dpm++"
     steps: int | None = Field(None, ge=1, description="sampler steps (ddim 50, dpm++ 25, ddpm all)")
-    guidance: float = Field(1.0, ge=0.0, le=50.0, description="classifier-free guidance w (1 = plain conditional)")
+    guidance: float | None = Field(None, ge=0.0, le=50.0, description="classifier-free guidance w (1 = plain "
+                                   "conditional; default: the model's measured default, else 1)")
     class_label_map: dict[str, str] = Field(default_factory=dict, description="spec label name -> model class")
     negative_class: str | None = Field(None, description="model class of subjects with no positive label")
     precision: Literal["fp32", "bf16"] = "fp32"
@@ -94,10 +98,12 @@ def display_to_xz(display: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(display)[::-1, ::-1].T)
 
 
-class DDPMCohortGenerator:
-    """Learned 2D generator: one DDPM sample per subject (see module docstring)."""
+class LearnedCohortGenerator:
+    """Learned 2D generator: one model sample per subject (see module docstring)."""
 
-    name: ClassVar[str] = "ddpm-2d"
+    name: ClassVar[str] = "learned-2d"
+    #: architectures this generator name accepts
+    archs: ClassVar[tuple[str, ...]] = ("ddpm", "ldm", "gan", "vae")
     version: ClassVar[str] = "0.1.0"
     Config: ClassVar[type[BaseModel]] = DDPMCohortConfig
     supported_labels: ClassVar[Any] = AnyLabel()
@@ -130,7 +136,42 @@ class DDPMCohortGenerator:
                                      f"{size} (the image size model {entry.name} was trained at)")
         if entry.config["model"].get("spatial_dims", 2) != 2:
             raise RadsynthInputError("generator.params.model", self.config.model, "a 2D model")
+        if entry.arch not in self.archs:
+            raise RadsynthInputError("generator.params.model", f"{self.config.model} ({entry.arch})",
+                                     f"a model of architecture {', '.join(self.archs)} for generator {self.name}",
+                                     "Use generator learned-2d for any architecture.")
+        if not self._diffusion(entry.arch):
+            c = self.config
+            if c.steps is not None or c.guidance not in (None, 1.0) or c.sampler != "dpm++":
+                raise RadsynthInputError("generator.params", {"sampler": c.sampler, "steps": c.steps, "guidance": c.guidance},
+                                         f"the defaults: a {entry.arch} model samples in one pass, without guidance")
         return entry
+
+    @staticmethod
+    def _diffusion(arch: str) -> bool:
+        from radsynth.generators.archs import arch_module
+
+        return "sampler" in getattr(arch_module(arch), "SAMPLING_OPTIONS", ())
+
+    def _guidance(self) -> float:
+        """Guidance weight used: the spec's, else the model's measured default (diffusion models), else 1."""
+        if self.config.guidance is not None:
+            return float(self.config.guidance)
+        e = self._model_entry
+        if not self._diffusion(e.arch):
+            return 1.0
+        return float(e.config.get("sampling_defaults", {}).get("guidance", 1.0))
+
+    def _steps(self) -> int | None:
+        """Sampler steps for a diffusion model (None for single-pass models)."""
+        from radsynth.generators.archs import arch_module, config_from_dict
+
+        e = self._model_entry
+        if not self._diffusion(e.arch):
+            return None
+        mod = arch_module(e.arch)
+        mcfg = config_from_dict(e.config["model"])
+        return mod.resolve_sampling_steps(mcfg, self.config.sampler, self.config.steps)
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -202,16 +243,17 @@ class DDPMCohortGenerator:
         return ["- The model's training data licence applies to its samples (see the model card)."]
 
     def describe(self) -> str:
-        e, cfg = self._model_entry, self.config
-        from radsynth.generators.samplers import resolve_steps
-        from radsynth.generators.ddpm import DDPMConfig
+        from radsynth.generators.archs import ARCH_TITLES
 
-        steps = resolve_steps(DDPMConfig.create(**e.config["model"]), cfg.sampler, cfg.steps)
+        e, cfg = self._model_entry, self.config
+        steps = self._steps()
+        how = (f"{cfg.sampler}, {steps} steps, classifier-free guidance w = {self._guidance():g}, {cfg.precision}"
+               if steps is not None else f"one network pass, {cfg.precision}")
         return "\n".join([
-            f"- Learned generator: pixel-space DDPM `{e.name}` ({e.image_size}x{e.image_size}, classes "
+            f"- Learned generator: {ARCH_TITLES.get(e.arch, e.arch)} `{e.name}` ({e.image_size}x{e.image_size}, classes "
             f"{', '.join(self.classes) or 'none (unconditional)'}), weights sha256 `{self._model_facts['model_weights_sha256']}`.",
             f"- Training data fingerprint `{e.data_fingerprint}` (see the model card: data source, split by patient, curve).",
-            f"- Sampling: {cfg.sampler}, {steps} steps, classifier-free guidance w = {cfg.guidance:g}, {cfg.precision};"
+            f"- Sampling: {how};"
             " one image per subject from its own seed (batch of one, one torch thread): replayable bit-exactly.",
             "- The model imitates its training images; it has no anatomy or physics model, and its images carry"
             " the biases and artefacts of its training data. Pixel spacing is nominal "
@@ -229,7 +271,7 @@ class DDPMCohortGenerator:
     def generate(self, plan: SubjectPlan) -> SubjectRecord:
         import torch
 
-        from radsynth.generators.samplers import resolve_steps, sample_images
+        from radsynth.generators.archs import arch_module
 
         cfg = self.config
         mapping, neg = self.label_classes(sorted(plan.labels))
@@ -239,18 +281,20 @@ class DDPMCohortGenerator:
         torch.set_num_threads(1)  # bytes independent of worker count / caller threads (module docstring)
         try:
             mcfg, net = self._net
-            steps = resolve_steps(mcfg, cfg.sampler, cfg.steps)
+            steps = self._steps()
             labels = None if cls is None else [mcfg.label_index(cls)]
-            img = sample_images(net, mcfg, labels, n=1, seed=plan.seed, sampler=cfg.sampler, steps=steps,
-                                guidance=cfg.guidance, batch_size=1, precision=cfg.precision, device="cpu")[0]
+            kw = {} if steps is None else {"sampler": cfg.sampler, "steps": steps, "guidance": self._guidance()}
+            img = arch_module(mcfg.arch).sample(net, mcfg, labels, n=1, seed=plan.seed, batch_size=1,
+                                                precision=cfg.precision, device="cpu", **kw)[0]
         finally:
             torch.set_num_threads(threads)
         unit = np.clip((img.astype(np.float32) + np.float32(1.0)) * np.float32(0.5), 0.0, 1.0).astype(np.float32)
         affine = projection_affine(cfg.pixel_spacing_mm)
         image = ImageRecord(
             array=display_to_xz(unit), affine=affine, modality="DX", sequence="", units="a.u.",
-            acquisition={"pixel_spacing_mm": cfg.pixel_spacing_mm, "sampler": cfg.sampler, "steps": steps,
-                         "guidance": float(cfg.guidance)},
+            acquisition={"pixel_spacing_mm": cfg.pixel_spacing_mm, "architecture": mcfg.arch,
+                         **({} if steps is None else {"sampler": cfg.sampler, "steps": steps,
+                                                      "guidance": self._guidance()})},
         )
         prov = Provenance(
             generator=self.name, generator_version=self.version,
@@ -264,3 +308,10 @@ class DDPMCohortGenerator:
             subject_id=plan.subject_id, subject_index=plan.index, affine=affine, images=[image], masks=[],
             labels=dict(plan.labels), attributes=attributes, provenance=prov,
         )
+
+
+class DDPMCohortGenerator(LearnedCohortGenerator):
+    """``ddpm-2d``: a diffusion model (pixel DDPM or latent diffusion) as a cohort generator."""
+
+    name: ClassVar[str] = "ddpm-2d"
+    archs: ClassVar[tuple[str, ...]] = ("ddpm", "ldm")

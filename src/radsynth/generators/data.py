@@ -72,6 +72,11 @@ class ImageItem:
     label: str
     label_index: int
     patient: str
+    #: other manifest columns, ((name, value), ...) sorted by name; "" = unknown
+    attributes: tuple[tuple[str, str], ...] = ()
+
+    def attribute(self, name: str) -> str:
+        return dict(self.attributes).get(name, "")
 
 
 @dataclass(frozen=True)
@@ -127,6 +132,74 @@ def scan_class_folder(root: str | os.PathLike[str], *, require_classes: int = 1)
         for p in files
     )
     return ClassFolder(root=r, classes=classes, items=items)
+
+
+MANIFEST_SUFFIXES = (".csv", ".parquet")
+
+
+def scan_manifest(manifest: str | os.PathLike[str], *, require_classes: int = 1) -> ClassFolder:
+    """Read a training manifest: a CSV or Parquet table with one row per image.
+
+    Columns: ``path`` (relative to the manifest's folder, or absolute), ``class``
+    (or ``label``) and optionally ``patient`` (default: :func:`patient_id` of the
+    file name). Any other column is an image attribute (text; empty = unknown) that
+    ``radsynth train --attributes`` can condition on. Classes are ordered by name,
+    rows by (class, path), as for a class folder.
+    """
+    m = Path(manifest)
+    field = "--data"
+    if not m.is_file():
+        raise RadsynthInputError(field, str(m), "a class folder or an existing .csv/.parquet manifest")
+    try:
+        if m.suffix.lower() == ".csv":
+            import csv
+
+            with open(m, newline="") as fh:
+                rows = list(csv.DictReader(fh))
+        else:
+            import pyarrow.parquet as pq
+
+            rows = pq.read_table(m).to_pylist()
+    except Exception as exc:  # noqa: BLE001 - any parse failure is one user error
+        raise RadsynthInputError(field, str(m), "a readable CSV/Parquet manifest", str(exc)[:120]) from None
+    cols = set(rows[0]) if rows else set()
+    cls_col = "class" if "class" in cols else ("label" if "label" in cols else None)
+    if not rows or "path" not in cols or cls_col is None:
+        raise RadsynthInputError(f"{field} columns", sorted(cols), "at least one row with columns path and class (or label)")
+    entries: dict[str, list[tuple[Path, str, tuple[tuple[str, str], ...]]]] = {}
+    attr_cols = sorted(cols - {"path", cls_col, "patient"})
+    for i, row in enumerate(rows):
+        rel, cls = row.get("path"), row.get(cls_col)
+        if not rel or cls in (None, ""):
+            raise RadsynthInputError(f"{field} row {i + 1}", {"path": rel, cls_col: cls}, "a path and a class")
+        p = Path(str(rel))
+        p = p if p.is_absolute() else m.parent / p
+        if not _is_image(p):
+            raise RadsynthInputError(f"{field} row {i + 1} path", str(rel),
+                                     f"an existing image file ({', '.join(IMAGE_SUFFIXES)})")
+        pat = row.get("patient")
+        attrs = tuple((c, "" if row.get(c) is None else str(row.get(c)).strip()) for c in attr_cols)
+        entries.setdefault(str(cls), []).append((p, str(pat) if pat not in (None, "") else patient_id(p.name), attrs))
+    classes = tuple(sorted(entries))
+    if len({c.lower() for c in classes}) != len(classes):
+        raise RadsynthInputError("--data classes", list(classes), "class names distinct ignoring case")
+    if len(classes) < require_classes:
+        raise RadsynthInputError(field, str(m), f"at least {require_classes} classes for --condition class",
+                                 f"Found only {list(classes)}; use --condition none for an unconditional model.")
+    items = tuple(
+        ImageItem(path=p, label=c, label_index=i, patient=pat, attributes=attrs)
+        for i, c in enumerate(classes)
+        for p, pat, attrs in sorted(entries[c], key=lambda e: e[0].as_posix())
+    )
+    return ClassFolder(root=m.parent, classes=classes, items=items)
+
+
+def scan_data(data: str | os.PathLike[str], *, require_classes: int = 1) -> ClassFolder:
+    """A class folder (:func:`scan_class_folder`) or a CSV/Parquet manifest (:func:`scan_manifest`)."""
+    d = Path(data)
+    if d.is_file() and d.name.lower().endswith(MANIFEST_SUFFIXES):
+        return scan_manifest(d, require_classes=require_classes)
+    return scan_class_folder(d, require_classes=require_classes)
 
 
 def _rank(patient: str, seed: int) -> str:

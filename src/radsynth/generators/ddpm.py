@@ -12,6 +12,17 @@ added to the timestep embedding). For classifier-free guidance (Ho & Salimans,
 :attr:`DDPMConfig.null_label` ``= len(classes)``, is the "no class" token: during
 training a label is replaced by it with probability ``p_uncond``.
 
+Attributes (when the data has them, e.g. a manifest column ``pathogen`` or ``sex``)
+are further categorical factors of the same embedding: every factor gets an extra
+"unknown" value and the U-Net has one embedding per combination
+(:attr:`DDPMConfig.num_condition_embeds`, mixed-radix index
+:meth:`DDPMConfig.condition_index`). Training drops everything to "unknown" with
+probability ``p_uncond`` and, besides, each factor on its own with ``p_uncond``, so
+the model learns class-only, attribute-only and unconditional predictions; sampling
+leaves unspecified factors "unknown" and guides against the all-unknown embedding.
+A class-only model is the special case with one factor (index = class index,
+null = ``len(classes)``), unchanged from before attributes existed.
+
 3D (``spatial_dims=3``) is the same diffusion code on cubic volumes: MONAI's
 U-Net and schedulers are dimension-agnostic, so only the tensor shape changes
 (``(N, C, D, H, W)``); intended for small volumes (e.g. 64^3) or latents.
@@ -30,6 +41,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serial
 from radsynth.core.errors import RadsynthInputError
 
 ARCHITECTURES = ("ddpm",)
+MODEL_FORMAT = "radsynth.generators.ddpm/1"
+#: sampling options of ``radsynth sample`` this architecture uses (see radsynth.generators.archs)
+SAMPLING_OPTIONS = ("sampler", "steps", "guidance")
 SCHEDULES = ("linear_beta", "scaled_linear_beta")
 PREDICTION_TYPES = ("epsilon",)
 
@@ -56,6 +70,8 @@ class DDPMConfig(BaseModel):
     norm_num_groups: int = Field(16, ge=1)
     num_head_channels: int = 64
     classes: tuple[str, ...] = ()
+    #: categorical attributes to condition on besides the class: ((name, (value, ...)), ...)
+    attributes: tuple[tuple[str, tuple[str, ...]], ...] = ()
     p_uncond: float = Field(0.1, ge=0.0, le=1.0)
     num_train_timesteps: int = Field(1000, ge=2)
     # MONAI's 2D pixel-space DDPM tutorial schedule (MONAI GenerativeModels, 2d_ddpm_tutorial)
@@ -71,6 +87,8 @@ class DDPMConfig(BaseModel):
         d = handler(self)
         if self.spatial_dims == 2:
             d.pop("spatial_dims", None)
+        if not self.attributes:  # likewise for models without attribute conditioning
+            d.pop("attributes", None)
         return d
 
     @classmethod
@@ -99,6 +117,12 @@ class DDPMConfig(BaseModel):
         check_image_size(self.image_size, len(self.channels))
         if len(set(c.lower() for c in self.classes)) != len(self.classes):
             raise RadsynthInputError("classes", list(self.classes), "distinct class names (case-insensitive)")
+        names = [a for a, _ in self.attributes]
+        if len(set(n.lower() for n in names)) != len(names) or "class" in (n.lower() for n in names):
+            raise RadsynthInputError("attributes", names, "distinct attribute names other than 'class'")
+        for a, vals in self.attributes:
+            if not vals or len(set(v.lower() for v in vals)) != len(vals) or "" in vals:
+                raise RadsynthInputError(f"attributes.{a}", list(vals), "one or more distinct non-empty values")
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -111,21 +135,85 @@ class DDPMConfig(BaseModel):
 
     @property
     def conditional(self) -> bool:
-        return bool(self.classes)
+        return bool(self.classes) or bool(self.attributes)
+
+    @property
+    def factors(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """Conditioning factors in digit order: the class (if any), then each attribute."""
+        return ((("class", self.classes),) if self.classes else ()) + tuple(self.attributes)
+
+    @property
+    def num_condition_embeds(self) -> int | None:
+        """Embeddings of the U-Net: every combination of factor values, each factor with one extra "unknown"
+        value (``prod(len(values) + 1)``); ``len(classes) + 1`` for a class-only model."""
+        if not self.conditional:
+            return None
+        n = 1
+        for _, vals in self.factors:
+            n *= len(vals) + 1
+        return n
 
     @property
     def null_label(self) -> int | None:
-        """Embedding index of the "no class" token (``len(classes)``); None when unconditional."""
-        return len(self.classes) if self.classes else None
+        """Embedding index of "nothing known" (every factor unknown; ``len(classes)`` for a class-only
+        model): the unconditional branch of classifier-free guidance. None when unconditional."""
+        n = self.num_condition_embeds
+        return None if n is None else n - 1
+
+    def condition_index(self, values: list[int | None]) -> int:
+        """Joint embedding index of one value index per factor (None = unknown), mixed radix with the
+        class as the fastest digit, so a class-only model's index is the class index."""
+        fac = self.factors
+        if len(values) != len(fac):
+            raise RadsynthInputError("condition", values, f"one value per factor {[f for f, _ in fac]}")
+        idx, radix = 0, 1
+        for v, (name, vals) in zip(values, fac):
+            d = len(vals) if v is None or v < 0 else int(v)
+            if d > len(vals):
+                raise RadsynthInputError(name, v, f"an index 0..{len(vals) - 1} or None")
+            idx += d * radix
+            radix *= len(vals) + 1
+        return idx
+
+    def attribute_index(self, name: str, value: str) -> int:
+        """Index of ``value`` of attribute ``name`` (case-insensitive); RadsynthInputError if unknown."""
+        low = {a.lower(): vals for a, vals in self.attributes}
+        if name.lower() not in low:
+            raise RadsynthInputError("--attribute", name, ", ".join(a for a, _ in self.attributes) or
+                                     "none: this model has no attribute conditioning")
+        vals = low[name.lower()]
+        lv = [v.lower() for v in vals]
+        if value.lower() not in lv:
+            raise RadsynthInputError(f"--attribute {name}", value, ", ".join(vals))
+        return lv.index(value.lower())
 
     def label_index(self, name: str) -> int:
         """Index of a class name (case-insensitive); RadsynthInputError if unknown."""
-        if not self.classes:
-            raise RadsynthInputError("--label", name, "no label: this model is unconditional")
-        low = {c.lower(): i for i, c in enumerate(self.classes)}
-        if name.lower() not in low:
-            raise RadsynthInputError("--label", name, ", ".join(c.lower() for c in self.classes))
-        return low[name.lower()]
+        return class_index(self.classes, name)
+
+    def card_lines(self) -> list[str]:
+        """Model-card bullet lines describing the network and noise schedule."""
+        return [
+            f"- network: MONAI DiffusionModelUNet, {self.spatial_dims}D, channels {list(self.channels)}, attention "
+            f"{list(self.attention_levels)}, {self.num_res_blocks} res block(s)/level, epsilon prediction",
+            f"- noise schedule: {self.num_train_timesteps} timesteps, {self.schedule} [{self.beta_start}, {self.beta_end}]",
+            f"- conditioning: {('classes ' + ', '.join(self.classes)) if self.classes else 'no class'}"
+            + "".join(f"; attribute {a} ({', '.join(v)})" for a, v in self.attributes)
+            + f"; classifier-free guidance: each condition dropped to 'unknown' with p_uncond {self.p_uncond}",
+        ]
+
+
+def class_index(classes: tuple[str, ...], name: str) -> int:
+    """Index of class ``name`` in ``classes`` (case-insensitive); RadsynthInputError if unknown or unconditional.
+
+    Shared by every generator config (DDPM, LDM, GAN, VAE) so ``--label`` behaves the same everywhere.
+    """
+    if not classes:
+        raise RadsynthInputError("--label", name, "no label: this model is unconditional")
+    low = {c.lower(): i for i, c in enumerate(classes)}
+    if name.lower() not in low:
+        raise RadsynthInputError("--label", name, ", ".join(c.lower() for c in classes))
+    return low[name.lower()]
 
 
 def check_image_size(image_size: int, levels: int) -> None:
@@ -138,6 +226,53 @@ def check_image_size(image_size: int, levels: int) -> None:
             f"a multiple of {factor} (2**(levels-1) for {levels} U-Net levels), at least 8",
             "e.g. 64, 128 or 256.",
         )
+
+
+def config_for_training(
+    *, image_size: int, classes: tuple[str, ...], channels: tuple[int, ...] | None = None,
+    attention: tuple[bool, ...] | None = None, attributes: tuple[tuple[str, tuple[str, ...]], ...] = (),
+) -> DDPMConfig:
+    """The config ``radsynth train --arch ddpm`` builds: attention at the lowest level only unless given;
+    GroupNorm groups = the largest power of two <= 16 dividing every level's channels."""
+    ch = tuple(channels) if channels else (32, 64, 64)
+    check_image_size(image_size, len(ch))
+    att = tuple(attention) if attention else tuple([False] * (len(ch) - 1) + [True])
+    groups = 16
+    while any(c % groups for c in ch):
+        groups //= 2
+    return DDPMConfig.create(image_size=image_size, channels=ch, attention_levels=att, norm_num_groups=groups,
+                             num_head_channels=ch[-1], classes=tuple(classes), attributes=tuple(attributes))
+
+
+def build_networks(cfg: DDPMConfig) -> Any:
+    """The sampling network (the U-Net) -- the architecture contract's name for :func:`build_unet`."""
+    return build_unet(cfg)
+
+
+def train_model(cfg: DDPMConfig, tcfg: Any, x_train: Any, y_train: Any, checkpoint_dir: Any, **kw: Any) -> Any:
+    """Train (or resume) the pixel DDPM: :func:`radsynth.generators.training.train`."""
+    from radsynth.generators.training import train
+
+    return train(cfg, tcfg, x_train, y_train, checkpoint_dir, **kw)
+
+
+def resolve_sampling_steps(cfg: DDPMConfig, sampler: str, steps: int | None) -> int:
+    """Network evaluations per sample for ``sampler`` (validated): :func:`radsynth.generators.samplers.resolve_steps`."""
+    from radsynth.generators.samplers import resolve_steps
+
+    return resolve_steps(cfg, sampler, steps)
+
+
+def sample(net: Any, cfg: DDPMConfig, labels: list[int] | None, *, n: int, seed: int, batch_size: int = 64,
+           precision: str = "bf16", device: str = "cpu", progress: bool = False, sampler: str | None = None,
+           steps: int | None = None, guidance: float = 1.0) -> Any:
+    """``(n, H, W)`` float32 samples in [-1, 1]: :func:`radsynth.generators.samplers.sample_images`
+    (default sampler DPM-Solver++)."""
+    from radsynth.generators.samplers import sample_images
+
+    return sample_images(net, cfg, labels, n=n, seed=seed, sampler=sampler or "dpm++", steps=steps,
+                         guidance=guidance, batch_size=batch_size, precision=precision, device=device,
+                         progress=progress)
 
 
 def build_unet(cfg: DDPMConfig) -> Any:
@@ -153,7 +288,7 @@ def build_unet(cfg: DDPMConfig) -> Any:
         num_res_blocks=cfg.num_res_blocks,
         norm_num_groups=cfg.norm_num_groups,
         num_head_channels=cfg.num_head_channels,
-        num_class_embeds=(len(cfg.classes) + 1) if cfg.classes else None,
+        num_class_embeds=cfg.num_condition_embeds,
     )
 
 

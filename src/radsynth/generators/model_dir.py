@@ -3,8 +3,8 @@
 Layout::
 
     MODEL_DIR/
-      config.json            format, model config (DDPMConfig), training settings, data summary
-      weights.safetensors    EMA weights of the U-Net (what sampling uses)
+      config.json            format, model config (an architecture's config), training settings, data summary
+      weights.safetensors    EMA weights of the sampling network(s)
       model_card.md          data fingerprint, images per class, steps, wall time, hardware, curve
       training_files.json    every training/validation file: path, class, patient, split, sha256
       checkpoint/            full training state for --resume (see radsynth.generators.training)
@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from radsynth.core.errors import RadsynthInputError
-from radsynth.generators.ddpm import DDPMConfig
+from radsynth.generators.archs import ARCH_TITLES, GENERATOR_FORMATS, arch_module, config_from_dict, model_format
 from radsynth.io.atomic import atomic_path, atomic_write_text, sha256_file
 
-MODEL_FORMAT = "radsynth.generators.ddpm/1"
+#: format of a pixel-DDPM model folder (each architecture has its own: radsynth.generators.archs.model_format)
+MODEL_FORMAT = model_format("ddpm")
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.safetensors"
 CARD_FILE = "model_card.md"
@@ -43,7 +44,7 @@ def data_fingerprint(files: Sequence[tuple[str, str]]) -> str:
     return h.hexdigest()
 
 
-def read_model_config(model_dir: str | os.PathLike[str]) -> tuple[DDPMConfig, dict[str, Any]]:
+def read_model_config(model_dir: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
     """(model config, whole config.json) without importing torch; RadsynthInputError if not a model folder."""
     p = Path(model_dir) / CONFIG_FILE
     if not p.is_file() or not (Path(model_dir) / WEIGHTS_FILE).is_file():
@@ -54,19 +55,21 @@ def read_model_config(model_dir: str | os.PathLike[str]) -> tuple[DDPMConfig, di
         doc = json.loads(p.read_text())
     except (OSError, ValueError) as exc:
         raise RadsynthInputError("--model", str(p), "a readable config.json", str(exc)[:120]) from None
-    if doc.get("format") != MODEL_FORMAT:
-        raise RadsynthInputError(f"{p} format", doc.get("format"), MODEL_FORMAT)
-    return DDPMConfig.create(**doc["model"]), doc
+    if not isinstance(doc, dict) or doc.get("format") not in GENERATOR_FORMATS:
+        raise RadsynthInputError(f"{p} format", doc.get("format") if isinstance(doc, dict) else None,
+                                 ", ".join(GENERATOR_FORMATS))
+    cfg = config_from_dict(doc.get("model", {}), f"{p} model")
+    if doc["format"] != model_format(cfg.arch):
+        raise RadsynthInputError(f"{p} format", doc["format"], model_format(cfg.arch) + f" (model arch {cfg.arch})")
+    return cfg, doc
 
 
-def load_model(model_dir: str | os.PathLike[str], device: str = "cpu") -> tuple[DDPMConfig, Any, dict[str, Any]]:
-    """(config, U-Net with the EMA weights in eval mode, config.json)."""
+def load_model(model_dir: str | os.PathLike[str], device: str = "cpu") -> tuple[Any, Any, dict[str, Any]]:
+    """(config, sampling network(s) with the EMA weights in eval mode, config.json)."""
     from safetensors.torch import load_file
 
-    from radsynth.generators.ddpm import build_unet
-
     cfg, doc = read_model_config(model_dir)
-    model = build_unet(cfg)
+    model = arch_module(cfg.arch).build_networks(cfg)
     state = load_file(str(Path(model_dir) / WEIGHTS_FILE), device=device)
     model.load_state_dict(state, strict=True)
     return cfg, model.to(device).eval(), doc
@@ -97,35 +100,59 @@ def _curve_rows(losses: Sequence[float], val_curve: Sequence[tuple[int, float]],
     return rows
 
 
+def _curve_sections(result: Any) -> list[str]:
+    """Training-curve tables; one per stage for two-stage training (latent diffusion: autoencoder, diffusion)."""
+    head = ["| steps | train loss | val loss |", "|---|---|---|"]
+    if getattr(result, "ae_losses", None):
+        off = len(result.ae_losses)
+        out = ["## Training curve, stage 1: autoencoder (L1 reconstruction per window; validation L1)", "", *head,
+               *_curve_rows(result.ae_losses, result.ae_val_curve), ""]
+        if getattr(result, "stage", "") == "autoencoder":
+            out += ["**Stage 2 (latent diffusion) has not started: this model's U-Net is untrained. Train longer "
+                    "with --resume.**", ""]
+        d_val = list(getattr(result, "diffusion_val_curve", [])) or [
+            (s - off, v) for s, v in result.val_curve if s > off]  # stage-2 steps counted from 0
+        out += ["## Training curve, stage 2: latent diffusion (noise MSE per window; EMA validation MSE)", "", *head,
+                *_curve_rows(getattr(result, "diffusion_losses", result.losses[off:]), d_val), ""]
+        return out
+    return ["## Training curve (mean training loss per window; EMA validation loss at the window's last evaluation)",
+            "", *head, *_curve_rows(result.losses, result.val_curve), ""]
+
+
 def write_model_dir(
     out: str | os.PathLike[str],
     *,
-    cfg: DDPMConfig,
+    cfg: Any,
     ema_state: dict[str, Any],
     train_settings: dict[str, Any],
     data_root: str,
     files: Sequence[dict[str, Any]],
     counts: dict[str, dict[str, int]],
     result: Any,
+    data_licence: str | None = None,
+    intended_use: str | None = None,
 ) -> Path:
     """Write config.json, weights.safetensors, training_files.json and model_card.md into ``out``.
 
     ``files``: dicts with path (relative to ``data_root``), class, patient, split, sha256.
     ``counts``: ``{"train": {class: n}, "val": {...}}``. ``result``: a TrainResult.
+    ``data_licence`` / ``intended_use``: model-card text (defaults say what the user must supply).
+    Measured metrics are added later with :func:`add_card_section` (and ``config.json["metrics"]``).
     """
+    fmt = model_format(cfg.arch)
     from safetensors.torch import save_file
 
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
     with atomic_path(root / WEIGHTS_FILE) as tmp:
-        save_file(ema_state, str(tmp), metadata={"format": MODEL_FORMAT, "weights": "ema"})
+        save_file(ema_state, str(tmp), metadata={"format": fmt, "weights": "ema"})
     weights_sha = sha256_file(root / WEIGHTS_FILE)
     train_files = [(f["path"], f["sha256"]) for f in files if f["split"] == "train"]
     fp = data_fingerprint(train_files)
     n_patients = {s: len({f["patient"] for f in files if f["split"] == s}) for s in ("train", "val")}
     hw = hardware_summary(result.device)
     doc = {
-        "format": MODEL_FORMAT,
+        "format": fmt,
         "model": cfg.model_dump(mode="json"),
         "training": {
             **train_settings,
@@ -148,19 +175,32 @@ def write_model_dir(
     cls_rows = [f"| {c} | {counts['train'].get(c, 0)} | {counts['val'].get(c, 0)} |" for c in cfg.classes] or [
         f"| (all) | {sum(counts['train'].values())} | {sum(counts['val'].values())} |"
     ]
-    losses = result.losses
+    use = intended_use or (
+        "Research and development only: augmenting or stress-testing image models, teaching, and method "
+        "development. Not for diagnosis or any clinical decision. Samples imitate the training data, including "
+        "its biases, artefacts and population; check class fidelity and memorisation before sharing or relying on them."
+    )
+    licence = data_licence or (
+        "not recorded: the licence of the training data (above) applies to this model and its samples; "
+        "record it before sharing the model."
+    )
     card = [
-        f"# Model card: pixel-space DDPM ({cfg.image_size}x{cfg.image_size}, "
+        f"# Model card: {ARCH_TITLES.get(cfg.arch, cfg.arch)} ({cfg.image_size}x{cfg.image_size}, "
         f"{'class-conditional' if cfg.conditional else 'unconditional'})",
         "",
         "Generates SYNTHETIC images; every sample is marked synthetic. Trained with radsynth "
-        "(MONAI DiffusionModelUNet, epsilon prediction, EMA weights).",
+        "(EMA weights).",
+        "",
+        "## Intended use",
+        "",
+        use,
         "",
         "## Training data",
         "",
         f"- source folder: `{data_root}`",
         f"- fingerprint (sha256 of sorted `path<TAB>sha256` lines of the {len(train_files)} training files): `{fp}`",
         f"- every file with its sha256, class, patient and split: `{FILES_FILE}`",
+        f"- licence of the training data: {licence}",
         f"- patient-aware validation split: {n_patients['train']} training patients, "
         f"{n_patients['val']} validation patients, no patient in both",
         "",
@@ -175,17 +215,29 @@ def write_model_dir(
         f"precision {train_settings.get('precision')}, seed {train_settings.get('seed')}",
         f"- wall time: {result.wall_s / 60:.1f} min in all; last session {result.images_per_s:.1f} images/s",
         f"- hardware: {hw}",
-        f"- model: channels {list(cfg.channels)}, attention {list(cfg.attention_levels)}, "
-        f"{cfg.num_res_blocks} res block(s)/level, {cfg.num_train_timesteps} timesteps, {cfg.schedule} "
-        f"[{cfg.beta_start}, {cfg.beta_end}], p_uncond {cfg.p_uncond}",
+        *cfg.card_lines(),
         f"- weights sha256: `{weights_sha}`",
         "",
-        "## Training curve (mean training loss per window; EMA validation loss at the window's last evaluation)",
-        "",
-        "| steps | train loss | val loss |",
-        "|---|---|---|",
-        *_curve_rows(losses, result.val_curve),
-        "",
+        *_curve_sections(result),
     ]
     atomic_write_text(root / CARD_FILE, "\n".join(card))
     return root
+
+
+def add_card_section(model_dir: str | os.PathLike[str], title: str, lines: Sequence[str],
+                     metrics: dict[str, Any] | None = None) -> None:
+    """Append (or replace) a ``## title`` section of the model card; merge ``metrics`` into
+    ``config.json["metrics"][title]``. Used for measured results (class fidelity, sample grid, ...)."""
+    root = Path(model_dir)
+    card = (root / CARD_FILE).read_text()
+    head = f"## {title}"
+    if head in card:  # replace the old section (up to the next "## " heading)
+        pre, rest = card.split(head, 1)
+        nxt = rest.find("\n## ")
+        card = pre + (rest[nxt + 1:] if nxt >= 0 else "")
+    card = card.rstrip("\n") + "\n\n" + "\n".join([head, "", *lines]) + "\n"
+    atomic_write_text(root / CARD_FILE, card)
+    if metrics is not None:
+        doc = json.loads((root / CONFIG_FILE).read_text())
+        doc.setdefault("metrics", {})[title] = metrics
+        atomic_write_text(root / CONFIG_FILE, json.dumps(doc, indent=2, sort_keys=True) + "\n")

@@ -71,17 +71,17 @@ def dpmpp_scheduler(cfg: DDPMConfig) -> Any:
     )
 
 
-def _scheduler(cfg: DDPMConfig, sampler: str, steps: int) -> Any:
+def _scheduler(cfg: DDPMConfig, sampler: str, steps: int, clip_sample: bool = True) -> Any:
     if sampler == "dpm++":
         sch = dpmpp_scheduler(cfg)
     elif sampler == "ddim":
         from monai.networks.schedulers import DDIMScheduler
 
-        sch = DDIMScheduler(**schedule_kwargs(cfg), clip_sample=True)
+        sch = DDIMScheduler(**schedule_kwargs(cfg), clip_sample=clip_sample)
     else:
         from monai.networks.schedulers import DDPMScheduler
 
-        sch = DDPMScheduler(**schedule_kwargs(cfg), clip_sample=True)
+        sch = DDPMScheduler(**schedule_kwargs(cfg), clip_sample=clip_sample)
     with warnings.catch_warnings():  # diffusers' numpy-2 __array__ DeprecationWarning, harmless
         warnings.simplefilter("ignore", DeprecationWarning)
         sch.set_timesteps(steps)
@@ -124,7 +124,35 @@ def sample_images(
 
     ``labels`` are class indices (one per image) or None for an unconditional
     model. ``precision`` "bf16" runs the network under autocast (CPU bf16 /
-    CUDA bf16), "fp32" without.
+    CUDA bf16), "fp32" without. Channel 0 of :func:`sample_tensors`, clamped to [-1, 1].
+    """
+    x = sample_tensors(model, cfg, labels, n=n, seed=seed, sampler=sampler, steps=steps, guidance=guidance,
+                       batch_size=batch_size, precision=precision, device=device, progress=progress)
+    return np.ascontiguousarray(np.clip(x[:, 0], -1.0, 1.0))
+
+
+def sample_tensors(
+    model: Any,
+    cfg: DDPMConfig,
+    labels: list[int] | None,
+    *,
+    n: int,
+    seed: int,
+    sampler: str = "ddim",
+    steps: int | None = None,
+    guidance: float = 1.0,
+    batch_size: int = 64,
+    precision: str = "bf16",
+    device: str = "cpu",
+    progress: bool = False,
+    clip_sample: bool = True,
+) -> np.ndarray:
+    """``n`` samples as float32 ``(n, C, *cfg.sample_shape)``, every channel, not clamped.
+
+    Same arguments and random draws as :func:`sample_images`. ``clip_sample``: the
+    ``ddim``/``ddpm`` schedulers clip their prediction of ``x_0`` to [-1, 1] at each
+    step (right for pixel data in [-1, 1]); pass False for unbounded data such as
+    the scaled latents of a latent diffusion model (``dpm++`` never clips).
     """
     import torch
 
@@ -145,7 +173,7 @@ def sample_images(
     step_gen = gen if dev.type == "cpu" else torch.Generator(device=dev).manual_seed(int(seed) + 1)
     model = model.to(dev).eval()
     shape, c = cfg.sample_shape, cfg.in_channels
-    out = np.empty((n, *shape), np.float32)
+    out = np.empty((n, c, *shape), np.float32)
     batches = range(0, n, batch_size)
     bar = None
     if progress:
@@ -157,7 +185,7 @@ def sample_images(
     with torch.inference_mode():
         for b0 in batches:
             nb = min(batch_size, n - b0)
-            sch = _scheduler(cfg, sampler, steps)
+            sch = _scheduler(cfg, sampler, steps, clip_sample=clip_sample)
             x = torch.randn((nb, c, *shape), generator=gen, dtype=torch.float32).to(dev)
             lab = None if labels is None else torch.tensor(labels[b0 : b0 + nb], dtype=torch.long, device=dev)
             for t in sch.timesteps:
@@ -172,7 +200,7 @@ def sample_images(
                     x, _ = sch.step(eps, int(t), x, generator=step_gen)
                 if bar is not None:
                     bar.update(nb)
-            out[b0 : b0 + nb] = x.float().clamp(-1, 1)[:, 0].cpu().numpy()
+            out[b0 : b0 + nb] = x.float().cpu().numpy()
     if bar is not None:
         bar.close()
     return out

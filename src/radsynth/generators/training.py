@@ -100,6 +100,7 @@ def _split_tensors(obj: Any, prefix: str, tensors: dict[str, Any]) -> Any:
 
 
 def _join_tensors(obj: Any, tensors: dict[str, Any]) -> Any:
+    """Inverse of :func:`_split_tensors`."""
     if isinstance(obj, dict):
         if "__tensor__" in obj:
             return tensors[obj["__tensor__"]]
@@ -134,7 +135,11 @@ def save_checkpoint(path: str | os.PathLike[str], tensors: dict[str, Any], meta:
     return final
 
 
-def load_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+def load_checkpoint(
+    path: str | os.PathLike[str], expected_format: str = CHECKPOINT_FORMAT
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(tensors, meta) of a checkpoint written by :func:`save_checkpoint` whose ``meta["format"]`` is
+    ``expected_format`` (each training loop names its own format)."""
     from safetensors.torch import load_file
 
     p = Path(path)
@@ -145,8 +150,8 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[
         tensors = load_file(str(p / "state.safetensors"))
     except (OSError, ValueError) as exc:
         raise RadsynthInputError("checkpoint", str(path), "a radsynth training checkpoint", str(exc)[:120]) from None
-    if meta.get("format") != CHECKPOINT_FORMAT:
-        raise RadsynthInputError("checkpoint format", meta.get("format"), CHECKPOINT_FORMAT)
+    if meta.get("format") != expected_format:
+        raise RadsynthInputError("checkpoint format", meta.get("format"), expected_format)
     return tensors, meta
 
 
@@ -154,6 +159,10 @@ def has_checkpoint(path: str | os.PathLike[str]) -> bool:
     p = Path(path)
     return (p / "state.json").is_file() or (p.with_name(p.name + ".old") / "state.json").is_file()
 
+
+#: public names for other training loops (GAN, VAE, autoencoder) that store optimizer state the same way
+split_tensors = _split_tensors
+join_tensors = _join_tensors
 
 # ------------------------------------------------------------------ the loop
 
@@ -180,6 +189,21 @@ def ema_warmup_multi_avg_fn(decay: float) -> Callable[..., None]:
                 e.copy_(p)
 
     return update
+
+
+def joint_labels(cfg: DDPMConfig, factors: Any) -> Any:
+    """``(n, F)`` int64 factor values (-1 = unknown) -> ``(n,)`` joint embedding indices
+    (:meth:`DDPMConfig.condition_index` on tensors)."""
+    import torch
+
+    out = torch.zeros(factors.shape[0], dtype=torch.long)
+    radix = 1
+    for j, (_, vals) in enumerate(cfg.factors):
+        col = factors[:, j].long()
+        col = torch.where(col < 0, torch.full_like(col, len(vals)), col)
+        out += col * radix
+        radix *= len(vals) + 1
+    return out
 
 
 def _lr_at(step: int, cfg: TrainConfig) -> float:
@@ -213,7 +237,8 @@ def _val_loss(
             t = torch.randint(0, cfg.num_train_timesteps, (nb,), generator=g).to(device)
             eps = torch.randn(xb.shape, generator=g).to(device)
             xt = sched.add_noise(original_samples=xb, noise=eps, timesteps=t)
-            kw = {} if y is None else {"class_labels": y[b0 : b0 + nb].to(device)}
+            yb = None if y is None else (y[b0 : b0 + nb] if y.ndim == 1 else joint_labels(cfg, y[b0 : b0 + nb]))
+            kw = {} if yb is None else {"class_labels": yb.to(device)}
             with _autocast(device, tcfg.precision):
                 pred = ema_module(xt, timesteps=t, **kw)
             total += float(torch.nn.functional.mse_loss(pred.float(), eps, reduction="sum"))
@@ -254,6 +279,11 @@ def train(
     if model_cfg.conditional != (y_train is not None):
         raise RadsynthInputError("labels", "given" if y_train is not None else "none",
                                  "class labels exactly when the model is class-conditional")
+    if y_train is not None:
+        nf = len(model_cfg.factors)
+        want_y = "(n,) class indices" if not model_cfg.attributes else f"(n, {nf}) factor values (-1 = unknown)"
+        if (np.ndim(y_train) == 1) != (not model_cfg.attributes) or (np.ndim(y_train) == 2 and np.shape(y_train)[1] != nf):
+            raise RadsynthInputError("labels", f"shape {np.shape(y_train)}", want_y)
     n_train = int(len(x_train))
     if n_train < 1:
         raise RadsynthInputError("training images", 0, "at least one image in the training split")
@@ -359,10 +389,16 @@ def train(
             t = torch.randint(0, model_cfg.num_train_timesteps, (bs,), generator=gen)
             eps = torch.randn(x0.shape, generator=gen)
             kw: dict[str, Any] = {}
-            if yt_all is not None:
+            if yt_all is not None and yt_all.ndim == 1:  # class only
                 drop = torch.rand((bs,), generator=gen) < model_cfg.p_uncond
                 y = torch.where(drop, torch.full_like(yt_all[idx], model_cfg.null_label), yt_all[idx])
                 kw["class_labels"] = y.to(dev)
+            elif yt_all is not None:  # class and attributes: drop all, and each factor, with p_uncond
+                fac = yt_all[idx].clone()
+                drop_all = torch.rand((bs, 1), generator=gen) < model_cfg.p_uncond
+                drop = (torch.rand(fac.shape, generator=gen) < model_cfg.p_uncond) | drop_all
+                fac[drop] = -1
+                kw["class_labels"] = joint_labels(model_cfg, fac).to(dev)
             t, eps = t.to(dev), eps.to(dev).contiguous(memory_format=mf)
             xt = sched.add_noise(original_samples=x0, noise=eps, timesteps=t)
             for g in opt.param_groups:

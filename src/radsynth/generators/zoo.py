@@ -8,8 +8,8 @@ and a model card). Search order (the first folder with a given name wins):
 2. the models shipped with radsynth (``radsynth/data/models/*``).
 
 An explicit path to a model folder is always accepted as well. Each model has a
-*kind*: ``generator`` (a DDPM written by ``radsynth train``, usable for sampling
-and as the ``ddpm-2d`` cohort generator), ``classifier`` (e.g. the shipped
+*kind*: ``generator`` (a DDPM, LDM, GAN or VAE written by ``radsynth train``, usable for
+sampling and as the ``learned-2d`` cohort generator), ``classifier`` (e.g. the shipped
 ``cxr-classifier-64`` reference judge) or ``unknown``.
 
 Nothing here imports torch: parameter counts come from the safetensors header.
@@ -36,7 +36,7 @@ WEIGHTS_FILE = "weights.safetensors"
 CARD_NAMES = ("model_card.md", "MODEL_CARD.md")
 EXPORT_FILE = "EXPORT.json"
 EXPORT_FORMAT = "radsynth.model-export/1"
-GENERATOR_FORMAT = "radsynth.generators.ddpm/1"  # == radsynth.generators.model_dir.MODEL_FORMAT (no torch import)
+from radsynth.generators.archs import GENERATOR_FORMATS  # noqa: E402 - no torch import
 CLASSIFIER_FORMATS = ("radsynth-reference-classifier/1",)
 
 
@@ -135,7 +135,7 @@ def describe_model(path: Path, source: str = "path") -> ModelEntry:
     if not isinstance(doc, dict):
         raise RadsynthInputError("model", str(path), f"a model folder whose {CONFIG_FILE} is a JSON object")
     fmt = str(doc.get("format", ""))
-    if fmt == GENERATOR_FORMAT:
+    if fmt in GENERATOR_FORMATS:
         m = doc.get("model", {})
         kind, arch = "generator", str(m.get("arch", "ddpm"))
         size, classes = m.get("image_size"), tuple(m.get("classes", ()))
@@ -237,9 +237,11 @@ def show_model(entry: ModelEntry) -> str:
     ]
     if entry.is_generator:
         m, t = cfg.get("model", {}), cfg.get("training", {})
+        net = f"network:      channels {m.get('channels')}"
+        if entry.arch == "ddpm":
+            net += f", attention {m.get('attention_levels')}, {m.get('num_train_timesteps')} timesteps, {m.get('schedule')}"
         lines += [
-            f"network:      channels {m.get('channels')}, attention {m.get('attention_levels')}, "
-            f"{m.get('num_train_timesteps')} timesteps, {m.get('schedule')}",
+            net,
             f"training:     {t.get('steps')} steps, stopped by {t.get('stopped')}, {t.get('wall_s')} s, {t.get('hardware')}",
             f"weights sha256: {cfg.get('weights_sha256', '-')}",
         ]
