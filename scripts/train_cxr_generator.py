@@ -90,8 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-minutes", type=float, default=120.0)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--skip-train", action="store_true", help="only evaluate and ship the model in --work")
-    ap.add_argument("--n-eval", type=int, default=200, help="samples per class for the fidelity check")
-    ap.add_argument("--guidance", default="1,2,3", help="guidance weights to measure (comma-separated)")
+    ap.add_argument("--n-eval", type=int, default=150, help="samples per class for the fidelity check")
+    ap.add_argument("--guidance", default="1,3,5", help="guidance weights to measure (comma-separated)")
     ap.add_argument("--eval-seed", type=int, default=1000)
     a = ap.parse_args(argv)
     if a.data.resolve().name.lower() == "test":

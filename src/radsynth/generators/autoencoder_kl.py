@@ -54,20 +54,21 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from radsynth.core.errors import RadsynthError, RadsynthInputError
+from radsynth.generators import loop
+from radsynth.generators.config_base import ConfigCreateMixin
 
 CHECKPOINT_FORMAT = "radsynth.generators.autoencoder_kl.checkpoint/1"
 #: the training settings of :class:`~radsynth.generators.training.TrainConfig` this loop uses (must match on resume)
 TRAIN_INVARIANT = ("batch_size", "seed", "precision", "channels_last", "grad_clip")
 
 
-class AutoencoderKLConfig(BaseModel):
+class AutoencoderKLConfig(ConfigCreateMixin, BaseModel):
     """MONAI ``AutoencoderKL`` + ``PatchDiscriminator`` architecture and the stage-1 loss weights.
 
     ``image_size`` in pixels (square), values in [-1, 1]; ``channels`` per level, the
@@ -96,18 +97,6 @@ class AutoencoderKLConfig(BaseModel):
     disc_layers: int = Field(3, ge=1)
     lr: float = Field(1e-4, gt=0)
     disc_lr: float = Field(5e-4, gt=0)
-
-    @classmethod
-    def create(cls, **kwargs: Any) -> AutoencoderKLConfig:
-        """Validated config; any problem is one :class:`RadsynthInputError` (pydantic would wrap it)."""
-        try:
-            cfg = cls(**kwargs)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            loc = ".".join(str(x) for x in err.get("loc", ())) or "config"
-            raise RadsynthInputError(loc, err.get("input"), err.get("msg", "a valid value")) from None
-        cfg.check()
-        return cfg
 
     def check(self) -> None:
         """Cross-field checks (raise RadsynthInputError)."""
@@ -265,18 +254,14 @@ class AETrainResult:
 def _val_l1(ae: Any, x: Any, tcfg: Any, dev: Any, mf: Any) -> float:
     import torch
 
-    n = min(len(x), tcfg.val_images)
     total, count = 0.0, 0
-    was = ae.training
-    ae.eval()
-    with torch.inference_mode():
-        for b0 in range(0, n, tcfg.batch_size):
-            xb = x[b0 : min(n, b0 + tcfg.batch_size)].to(dev).contiguous(memory_format=mf)
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=tcfg.precision == "bf16"):
+    with loop.evaluating(ae):
+        for b0, nb in loop.val_batches(len(x), tcfg):
+            xb = x[b0 : b0 + nb].to(dev).contiguous(memory_format=mf)
+            with loop.autocast(dev, tcfg.precision):
                 rec = ae.reconstruct(xb)
             total += float(torch.nn.functional.l1_loss(rec.float(), xb, reduction="sum"))
             count += xb.numel()
-    ae.train(was)
     return total / max(count, 1)
 
 
@@ -306,129 +291,50 @@ def train_autoencoder(
     import torch
     from monai.losses import PatchAdversarialLoss
 
-    from radsynth.generators.training import (
-        has_checkpoint,
-        join_tensors,
-        load_checkpoint,
-        save_checkpoint,
-        split_tensors,
-    )
-
     t_start = time.perf_counter()
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    if dev.type == "cuda":
-        torch.backends.cudnn.benchmark = False
-    n_train = int(len(x_train))
-    if n_train < 1:
-        raise RadsynthInputError("training images", 0, "at least one image in the training split")
-    want = (cfg.in_channels, cfg.image_size, cfg.image_size)
-    if tuple(np.shape(x_train)[1:]) != want:
-        raise RadsynthInputError("training images", f"shape {tuple(np.shape(x_train))}",
-                                 f"(n, {', '.join(map(str, want))})")
+    dev = loop.setup_device(device)
+    n_train = loop.check_images(x_train, (cfg.in_channels, cfg.image_size, cfg.image_size))
     if steps < 0:
         raise RadsynthInputError("ae_steps", steps, "a number of autoencoder steps >= 0")
-    ckpt = Path(checkpoint_dir)
-    meta_expect = {
-        "model": cfg.model_dump(mode="json"),
-        "extra": extra_meta or {},
-        "train_invariant": tcfg.model_dump(mode="json", include=set(TRAIN_INVARIANT)),
-    }
+    meta_expect = loop.expected_meta(cfg, tcfg, extra_meta, TRAIN_INVARIANT)
     mf = torch.channels_last if tcfg.channels_last else torch.contiguous_format
-    with torch.random.fork_rng(devices=[]):  # init from the seed, not the global stream
-        torch.manual_seed(int(tcfg.seed))
-        ae = build_autoencoder(cfg)
-        torch.manual_seed(int(tcfg.seed) + 1)
-        disc = build_discriminator(cfg)
+    (ae,) = loop.seeded(tcfg.seed, lambda: build_autoencoder(cfg))  # init from the seed, not the global stream
+    (disc,) = loop.seeded(int(tcfg.seed) + 1, lambda: build_discriminator(cfg))
     ae = ae.to(dev).to(memory_format=mf)
     disc = disc.to(dev).to(memory_format=mf)
     opt_g = torch.optim.Adam(ae.parameters(), lr=cfg.lr, foreach=False)
     opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.disc_lr, foreach=False)
     adv = PatchAdversarialLoss(criterion="least_squares")
     gen = torch.Generator().manual_seed(int(tcfg.seed))
-    xt_all = torch.from_numpy(np.ascontiguousarray(x_train, dtype=np.float32))
-    xv = None if x_val is None or len(x_val) == 0 else torch.from_numpy(np.ascontiguousarray(x_val, dtype=np.float32))
+    xt_all, _, xv, _ = loop.as_tensors(x_train, None, x_val, None)
 
-    step, pos, wall_prev = 0, n_train, 0.0
-    perm = torch.arange(n_train)
-    hist: dict[str, list[float]] = {"l1": [], "kl": [], "g_adv": [], "d": []}
-    val_curve: list[tuple[int, float]] = []
+    st = loop.LoopState(checkpoint_dir, CHECKPOINT_FORMAT, meta_expect, tcfg, n_train=n_train, gen=gen,
+                        modules={"ae": ae, "disc": disc},
+                        optimizers={"opt_g": ("opt_g", opt_g), "opt_d": ("opt_d", opt_d)},
+                        histories=("l1", "kl", "g_adv", "d"), torch_rng=False, t_start=t_start, until=deadline)
     if resume:
-        if not has_checkpoint(ckpt):
-            raise RadsynthInputError("--resume", str(ckpt), "a folder with an autoencoder training checkpoint",
-                                     "Run without --resume to start training.")
-        tensors, meta = load_checkpoint(ckpt, expected_format=CHECKPOINT_FORMAT)
-        for key in ("model", "extra", "train_invariant"):
-            if meta.get(key) != meta_expect[key]:
-                raise RadsynthError(
-                    f"--resume: the checkpoint in {ckpt} was made with another {key.replace('_', ' ')} "
-                    f"({'data' if key == 'extra' else 'settings'} differ); use a new --out folder"
-                )
-        ae.load_state_dict({k[3:]: v for k, v in tensors.items() if k.startswith("ae.")}, strict=True)
-        disc.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("disc.")}, strict=True)
-        opt_g.load_state_dict(join_tensors(meta["opt_g"], tensors))
-        opt_d.load_state_dict(join_tensors(meta["opt_d"], tensors))
-        gen.set_state(tensors["rng.generator"])
-        perm = tensors["data.perm"].clone()
-        if len(perm) != n_train:
-            raise RadsynthError(f"--resume: the checkpoint has {len(perm)} training images, the data {n_train}")
-        step, pos, wall_prev = int(meta["step"]), int(meta["pos"]), float(meta["wall_s"])
-        hist = {k: [float(v) for v in tensors[f"history.{k}"].tolist()][:step] for k in hist}
-        val_curve = [(int(s), float(v)) for s, v in meta["val_curve"]]
+        st.resume("an autoencoder training checkpoint")
         ae.to(dev).to(memory_format=mf)
         disc.to(dev).to(memory_format=mf)
+    hist = st.hist
+    validate = None if xv is None else (lambda: _val_l1(ae, xv, tcfg, dev, mf))
 
-    def checkpoint() -> None:
-        tensors: dict[str, Any] = {}
-        g_tree = split_tensors(opt_g.state_dict(), "opt_g", tensors)
-        d_tree = split_tensors(opt_d.state_dict(), "opt_d", tensors)
-        for k, v in ae.state_dict().items():
-            tensors[f"ae.{k}"] = v.detach().cpu().contiguous().clone()
-        for k, v in disc.state_dict().items():
-            tensors[f"disc.{k}"] = v.detach().cpu().contiguous().clone()
-        tensors["rng.generator"] = gen.get_state()
-        tensors["data.perm"] = perm.clone()
-        for k, v in hist.items():
-            tensors[f"history.{k}"] = torch.tensor(v, dtype=torch.float64)
-        meta = dict(meta_expect, format=CHECKPOINT_FORMAT, step=step, pos=pos, opt_g=g_tree, opt_d=d_tree,
-                    wall_s=wall_prev + (time.perf_counter() - t_start), val_curve=val_curve,
-                    train=tcfg.model_dump(mode="json"))
-        save_checkpoint(ckpt, tensors, meta)
-
-    if deadline is None and tcfg.max_minutes is not None:
-        deadline = t_start + tcfg.max_minutes * 60.0
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=steps, initial=min(step, steps), desc="autoencoder", unit="step", dynamic_ncols=True)
-    start_step = step
-    t_loop = time.perf_counter()
-    stopped = "max_steps"
+    prog = loop.Progress(progress, total=steps, start_step=st.step, initial=min(st.step, steps), desc="autoencoder")
     smooth = float("nan")
-    use_ac = tcfg.precision == "bf16"
+    bs = min(tcfg.batch_size, n_train)
     ae.train()
     disc.train()
-    try:
-        while step < steps:
-            if deadline is not None and time.perf_counter() >= deadline:
-                stopped = "max_minutes"
-                break
-            bs = min(tcfg.batch_size, n_train)
-            if pos + bs > n_train:  # new epoch (drop the ragged tail)
-                perm = torch.randperm(n_train, generator=gen)
-                pos = 0
-            idx = perm[pos : pos + bs]
-            pos += bs
-            x = xt_all[idx].to(dev).contiguous(memory_format=mf)
-            adv_on = cfg.adv_weight > 0 and step >= cfg.adv_warmup_steps
+    with prog.saving_on_interrupt(st):
+        while st.running(steps):
+            x = xt_all[st.next_indices(bs)].to(dev).contiguous(memory_format=mf)
+            adv_on = cfg.adv_weight > 0 and st.step >= cfg.adv_warmup_steps
             # generator (autoencoder) step: z = mu + sigma * eps with eps from our generator
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_ac):
+            with loop.autocast(dev, tcfg.precision):
                 z_mu, z_sigma = ae.encode(x)
             z_mu, z_sigma = z_mu.float(), z_sigma.float()
             eps = torch.randn(z_mu.shape, generator=gen).to(dev)
             z = z_mu + eps * z_sigma
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_ac):
+            with loop.autocast(dev, tcfg.precision):
                 rec = ae.decode(z)
             rec = rec.float()
             l1 = torch.nn.functional.l1_loss(rec, x)
@@ -436,75 +342,45 @@ def train_autoencoder(
             loss_g = l1 + cfg.kl_weight * kl
             g_adv = torch.zeros(())
             if adv_on:
-                with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_ac):
+                with loop.autocast(dev, tcfg.precision):
                     logits_fake = disc(rec.contiguous(memory_format=mf))[-1]
                 g_adv = adv(logits_fake.float(), target_is_real=True, for_discriminator=False)
                 loss_g = loss_g + cfg.adv_weight * g_adv
-            opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
-            torch.nn.utils.clip_grad_norm_(ae.parameters(), tcfg.grad_clip, foreach=False)
-            opt_g.step()
+            loop.backward_step(opt_g, loss_g, ae.parameters(), tcfg.grad_clip)
             d_val = 0.0
             if adv_on:  # discriminator step on the detached reconstruction and the real batch
-                with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_ac):
+                with loop.autocast(dev, tcfg.precision):
                     logits_fake = disc(rec.detach().contiguous(memory_format=mf))[-1]
                     logits_real = disc(x)[-1]
                 d_fake = adv(logits_fake.float(), target_is_real=False, for_discriminator=True)
                 d_real = adv(logits_real.float(), target_is_real=True, for_discriminator=True)
                 loss_d = cfg.adv_weight * 0.5 * (d_fake + d_real)
-                opt_d.zero_grad(set_to_none=True)
-                loss_d.backward()
-                torch.nn.utils.clip_grad_norm_(disc.parameters(), tcfg.grad_clip, foreach=False)
-                opt_d.step()
+                loop.backward_step(opt_d, loss_d, disc.parameters(), tcfg.grad_clip)
                 d_val = float(loss_d.detach())
-            step += 1
+            st.step += 1
             lv, kv, gv = float(l1.detach()), float(kl.detach()), float(g_adv.detach())
             if not all(math.isfinite(v) for v in (lv, kv, gv, d_val)):
                 raise RadsynthError(
-                    f"autoencoder training diverged at step {step} (L1 {lv}, KL {kv}, adversarial {gv}, "
+                    f"autoencoder training diverged at step {st.step} (L1 {lv}, KL {kv}, adversarial {gv}, "
                     f"discriminator {d_val}); lower the autoencoder lr"
                 )
             hist["l1"].append(lv)
             hist["kl"].append(kv)
             hist["g_adv"].append(gv)
             hist["d"].append(d_val)
-            smooth = lv if math.isnan(smooth) else 0.98 * smooth + 0.02 * lv
+            smooth = loop.smoothed(smooth, lv)
             if on_step is not None:
-                on_step(step, lv)
-            if xv is not None and step % tcfg.val_every == 0:
-                val_curve.append((step, _val_l1(ae, xv, tcfg, dev, mf)))
-            if step % tcfg.ckpt_every == 0:
-                checkpoint()
-            if bar is not None:
-                dt = time.perf_counter() - t_loop
-                ips = (step - start_step) * bs / dt if dt > 0 else 0.0
-                post = {"L1": f"{smooth:.4f}", "img/s": f"{ips:.1f}"}
-                if adv_on:
-                    post["D"] = f"{d_val:.4f}"
-                bar.set_postfix(post, refresh=False)
-                bar.update(1)
-    except KeyboardInterrupt:
-        checkpoint()
-        if bar is not None:
-            bar.close()
-        raise
-    if bar is not None:
-        bar.close()
-    checkpoint()
-    dt_loop = time.perf_counter() - t_loop
-    n_img = (step - start_step) * min(tcfg.batch_size, n_train)
+                on_step(st.step, lv)
+            st.end_step(validate)
+            prog.update(st.step, bs, {"L1": f"{smooth:.4f}"}, {"D": f"{d_val:.4f}"} if adv_on else None)
     return AETrainResult(
-        step=step,
+        step=st.step,
         losses=hist["l1"],
         kl=hist["kl"],
         g_adv=hist["g_adv"],
         d_loss=hist["d"],
-        val_curve=val_curve,
-        wall_s=wall_prev + (time.perf_counter() - t_start),
-        session_wall_s=time.perf_counter() - t_start,
-        session_steps=step - start_step,
-        images_per_s=n_img / dt_loop if dt_loop > 0 and n_img else 0.0,
-        stopped=stopped,
-        weights={k: v.detach().cpu().contiguous().clone() for k, v in ae.state_dict().items()},
+        val_curve=st.val_curve,
+        **prog.finish(st, bs),
+        weights=loop.cpu_state(ae),
         device=str(dev),
     )

@@ -36,9 +36,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 from radsynth.core.errors import RadsynthInputError
+from radsynth.generators.config_base import ConfigCreateMixin, check_distinct_classes
 
 ARCHITECTURES = ("ddpm",)
 MODEL_FORMAT = "radsynth.generators.ddpm/1"
@@ -48,7 +49,7 @@ SCHEDULES = ("linear_beta", "scaled_linear_beta")
 PREDICTION_TYPES = ("epsilon",)
 
 
-class DDPMConfig(BaseModel):
+class DDPMConfig(ConfigCreateMixin, BaseModel):
     """Everything needed to rebuild the network and its training noise schedule.
 
     ``image_size`` is in pixels (square images, or cubic volumes of
@@ -91,18 +92,6 @@ class DDPMConfig(BaseModel):
             d.pop("attributes", None)
         return d
 
-    @classmethod
-    def create(cls, **kwargs: Any) -> DDPMConfig:
-        """Validated config; any problem is one :class:`RadsynthInputError` (pydantic would wrap it)."""
-        try:
-            cfg = cls(**kwargs)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            field = ".".join(str(x) for x in err.get("loc", ())) or "config"
-            raise RadsynthInputError(field, err.get("input"), err.get("msg", "a valid value")) from None
-        cfg.check()
-        return cfg
-
     def check(self) -> None:
         """Cross-field checks (raise RadsynthInputError)."""
         if len(self.attention_levels) != len(self.channels):
@@ -115,8 +104,7 @@ class DDPMConfig(BaseModel):
                 "channels", list(self.channels), f"multiples of norm_num_groups={self.norm_num_groups}"
             )
         check_image_size(self.image_size, len(self.channels))
-        if len(set(c.lower() for c in self.classes)) != len(self.classes):
-            raise RadsynthInputError("classes", list(self.classes), "distinct class names (case-insensitive)")
+        check_distinct_classes(self.classes)
         names = [a for a, _ in self.attributes]
         if len(set(n.lower() for n in names)) != len(names) or "class" in (n.lower() for n in names):
             raise RadsynthInputError("attributes", names, "distinct attribute names other than 'class'")

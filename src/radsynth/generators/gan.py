@@ -43,10 +43,12 @@ import math
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from radsynth.core.errors import RadsynthInputError
-from radsynth.generators.ddpm import class_index
+from radsynth.generators.config_base import ConfigCreateMixin, check_distinct_classes
+from radsynth.generators.ddpm import class_index, count_parameters  # noqa: F401 (re-exported)
+from radsynth.generators.sampling_common import check_one_pass_args, decode_batches
 
 MODEL_FORMAT = "radsynth.generators.gan/1"
 #: a GAN draws an image in one generator pass: no sampler, step count or guidance
@@ -56,7 +58,7 @@ NORMS = ("none", "layer", "instance")
 MAX_IMAGE_SIZE = 1024
 
 
-class GANConfig(BaseModel):
+class GANConfig(ConfigCreateMixin, BaseModel):
     """Everything needed to rebuild the generator and critic, plus the WGAN-GP recipe (``n_critic``, ``gp_weight``).
 
     ``image_size`` in pixels (square, a power of two >= 16); pixel values in [-1, 1].
@@ -82,18 +84,6 @@ class GANConfig(BaseModel):
     n_critic: int = Field(5, ge=1)
     gp_weight: float = Field(10.0, ge=0)
 
-    @classmethod
-    def create(cls, **kwargs: Any) -> GANConfig:
-        """Validated config; any problem is one :class:`RadsynthInputError` (pydantic would wrap it)."""
-        try:
-            cfg = cls(**kwargs)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            field = ".".join(str(x) for x in err.get("loc", ())) or "config"
-            raise RadsynthInputError(field, err.get("input"), err.get("msg", "a valid value")) from None
-        cfg.check()
-        return cfg
-
     def check(self) -> None:
         """Cross-field checks (raise RadsynthInputError)."""
         check_image_size(self.image_size)
@@ -105,8 +95,7 @@ class GANConfig(BaseModel):
             )
         if self.kernel_size % 2 == 0:
             raise RadsynthInputError("kernel_size", self.kernel_size, "an odd number (MONAI 'same' padding)")
-        if len(set(c.lower() for c in self.classes)) != len(self.classes):
-            raise RadsynthInputError("classes", list(self.classes), "distinct class names (case-insensitive)")
+        check_distinct_classes(self.classes)
 
     @property
     def levels(self) -> int:
@@ -278,10 +267,6 @@ def build_critic(cfg: GANConfig) -> Any:
     return _classes()[1](cfg)
 
 
-def count_parameters(model: Any) -> int:
-    return int(sum(p.numel() for p in model.parameters()))
-
-
 # ------------------------------------------------------------------ contract
 
 
@@ -331,47 +316,22 @@ def sample(
     """
     import torch
 
-    if sampler is not None:
-        raise RadsynthInputError("--sampler", sampler, "none: a GAN draws each image in one generator pass")
-    if steps is not None:
-        raise RadsynthInputError("--steps", steps, "none: a GAN draws each image in one generator pass")
-    if guidance != 1.0:
-        raise RadsynthInputError("--guidance", guidance, "1 (no guidance: a GAN draws each image in one pass)")
-    if n < 1:
-        raise RadsynthInputError("--n", n, "a positive number of images")
-    if batch_size < 1:
-        raise RadsynthInputError("--batch-size", batch_size, "a positive number of images")
-    if precision not in ("bf16", "fp32"):
-        raise RadsynthInputError("precision", precision, "bf16, fp32")
-    if cfg.conditional:
-        if labels is None or len(labels) != n:
-            raise RadsynthInputError("labels", labels, f"{n} class indices for a class-conditional model")
-        bad = [v for v in labels if not 0 <= int(v) < len(cfg.classes)]
-        if bad:
-            raise RadsynthInputError("labels", bad[0], f"class indices 0..{len(cfg.classes) - 1}")
-    elif labels is not None:
-        raise RadsynthInputError("--label", labels, "no label: this model is unconditional")
+    from radsynth.generators.loop import autocast
+
+    check_one_pass_args(labels, len(cfg.classes), n=n, batch_size=batch_size, precision=precision, sampler=sampler,
+                        steps=steps, guidance=guidance, why="none: a GAN draws each image in one generator pass",
+                        guidance_accepted="1 (no guidance: a GAN draws each image in one pass)",
+                        batch_accepted="a positive number of images", report_first=True)
     dev = torch.device(device)
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
     z_all = torch.randn((n, cfg.latent_dim), generator=gen, dtype=torch.float32)
     y_all = None if labels is None else torch.tensor([int(v) for v in labels], dtype=torch.long)
     net = net.to(dev).eval()
-    out = np.empty((n, *cfg.sample_shape), np.float32)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
 
-        bar = tqdm(total=n, desc="sampling (GAN)", unit="img")
-    with torch.inference_mode():
-        for b0 in range(0, n, batch_size):
-            nb = min(batch_size, n - b0)
-            z = z_all[b0 : b0 + nb].to(dev)
-            y = None if y_all is None else y_all[b0 : b0 + nb].to(dev)
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-                x = net(z, y)
-            out[b0 : b0 + nb] = x.float().clamp(-1, 1)[:, 0].cpu().numpy()
-            if bar is not None:
-                bar.update(nb)
-    if bar is not None:
-        bar.close()
-    return out
+    def draw(b0: int, nb: int) -> Any:
+        z = z_all[b0 : b0 + nb].to(dev)
+        y = None if y_all is None else y_all[b0 : b0 + nb].to(dev)
+        with autocast(dev, precision):
+            return net(z, y)
+
+    return decode_batches(n, batch_size, cfg.sample_shape, draw, progress=progress, desc="sampling (GAN)")

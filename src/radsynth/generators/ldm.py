@@ -51,8 +51,12 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from radsynth.core.errors import RadsynthError, RadsynthInputError
+from radsynth.generators import loop
 from radsynth.generators.autoencoder_kl import AutoencoderKLConfig
+from radsynth.generators.config_base import ConfigCreateMixin, input_error
+from radsynth.generators.ddpm import count_parameters  # noqa: F401 (re-exported)
 from radsynth.generators.ddpm import DDPMConfig, check_image_size, class_index
+from radsynth.generators.sampling_common import check_batch_size, check_label_range, decode_batches
 from radsynth.generators.training import TrainResult
 
 MODEL_FORMAT = "radsynth.generators.ldm/1"
@@ -67,13 +71,6 @@ DEFAULT_UNET_CHANNELS: tuple[int, ...] = (32, 64, 64)
 DEFAULT_AE_STEPS = 2000
 #: latent noise schedule: the LDM paper's (Rombach et al. 2022 configs: linear_start 0.0015, linear_end 0.0195)
 LATENT_SCHEDULE: dict[str, Any] = {"schedule": "scaled_linear_beta", "beta_start": 0.0015, "beta_end": 0.0195}
-
-
-def _input_error(exc: ValidationError, prefix: str = "") -> RadsynthInputError:
-    err = exc.errors()[0]
-    loc = ".".join(str(x) for x in err.get("loc", ()))
-    field_name = ".".join(p for p in (prefix, loc) if p) or "config"
-    return RadsynthInputError(field_name, err.get("input"), err.get("msg", "a valid value"))
 
 
 def check_ldm_image_size(image_size: int, ae_factor: int, unet_levels: int) -> None:
@@ -92,7 +89,7 @@ def check_ldm_image_size(image_size: int, ae_factor: int, unet_levels: int) -> N
         raise RadsynthInputError("--image-size", image_size, accepted, "e.g. 64, 128 or 256.") from None
 
 
-class LDMConfig(BaseModel):
+class LDMConfig(ConfigCreateMixin, BaseModel):
     """Latent diffusion model: the autoencoder, the latent DDPM and the number of autoencoder steps.
 
     ``image_size`` (pixels, square), ``in_channels`` and ``classes`` describe the images;
@@ -132,7 +129,7 @@ class LDMConfig(BaseModel):
             try:
                 ae_cfg = AutoencoderKLConfig(**ae)
             except ValidationError as exc:
-                raise _input_error(exc, "autoencoder") from None
+                raise input_error(exc, "autoencoder") from None
             kw["autoencoder"] = ae_cfg
         lat = kw.get("latent")
         if (lat is None or isinstance(lat, dict)) and ae_cfg is not None and isinstance(size, int):
@@ -150,12 +147,7 @@ class LDMConfig(BaseModel):
             if "num_head_channels" not in lat and levels >= 1:  # one attention head
                 defaults["num_head_channels"] = ch[-1]
             kw["latent"] = {**defaults, **lat}
-        try:
-            cfg = cls(**kw)
-        except ValidationError as exc:
-            raise _input_error(exc) from None
-        cfg.check()
-        return cfg
+        return super().create(**kw)
 
     def check(self) -> None:
         """Cross-field checks (raise RadsynthInputError)."""
@@ -298,10 +290,6 @@ def build_networks(cfg: LDMConfig) -> Any:
     return _network_class()(cfg)
 
 
-def count_parameters(model: Any) -> int:
-    return int(sum(p.numel() for p in model.parameters()))
-
-
 @dataclass
 class LDMTrainResult(TrainResult):
     """A :class:`TrainResult` for both stages. ``step`` / ``session_steps`` count autoencoder plus diffusion
@@ -337,7 +325,7 @@ def _bundle_state(cfg: LDMConfig, ae_weights: dict[str, Any], unet_state: dict[s
     net.autoencoder.load_state_dict(ae_weights, strict=True)
     net.unet.load_state_dict(unet_state, strict=True)
     net.scale_factor.fill_(float(scale))
-    return {k: v.detach().cpu().contiguous().clone() for k, v in net.state_dict().items()}
+    return loop.cpu_state(net)
 
 
 def train_model(
@@ -369,19 +357,17 @@ def train_model(
     from radsynth.generators.training import has_checkpoint, load_checkpoint, train
 
     t0 = time.perf_counter()
-    if cfg.conditional != (y_train is not None):
-        raise RadsynthInputError("labels", "given" if y_train is not None else "none",
-                                 "class labels exactly when the model is class-conditional")
+    loop.check_labels_given(cfg.conditional, y_train)
     if y_train is not None and len(y_train) != len(x_train):
         raise RadsynthInputError("labels", f"{len(y_train)} labels", f"one per training image ({len(x_train)})")
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = loop.pick_device(device)
     ckpt = Path(checkpoint_dir)
     ae_dir, lat_dir = ckpt / AE_DIR, ckpt / LATENT_DIR
     if resume and not has_checkpoint(ae_dir):
         raise RadsynthInputError("--resume", str(ckpt), f"a folder with a latent-diffusion checkpoint ({AE_DIR}/)",
                                  "Run without --resume to start training.")
     extra = {**(extra_meta or {}), "ldm": cfg.model_dump(mode="json")}
-    deadline = None if tcfg.max_minutes is None else t0 + tcfg.max_minutes * 60.0
+    deadline = loop.deadline(tcfg, t0)
 
     ae_res = train_autoencoder(cfg.autoencoder, tcfg, x_train, ae_dir, steps=cfg.ae_steps, x_val=x_val,
                                resume=resume, extra_meta=extra, device=str(dev), progress=progress,
@@ -486,19 +472,13 @@ def sample(
 
     from radsynth.generators.samplers import sample_tensors
 
-    if batch_size < 1:
-        raise RadsynthInputError("--batch-size", batch_size, "a positive integer")
-    if labels is not None and cfg.conditional and any(not 0 <= int(v) < len(cfg.classes) for v in labels):
-        raise RadsynthInputError("labels", list(labels), f"class indices 0..{len(cfg.classes) - 1}")
+    check_batch_size(batch_size)
+    if labels is not None and cfg.conditional:
+        check_label_range(labels, len(cfg.classes))
     dev = torch.device(device)
     net = net.to(dev).eval()
     z = sample_tensors(net.unet, cfg.latent, labels, n=n, seed=seed, sampler=sampler or DEFAULT_SAMPLER,
                        steps=steps, guidance=guidance, batch_size=batch_size, precision=precision, device=str(dev),
                        progress=progress, clip_sample=False)
-    out = np.empty((n, *cfg.sample_shape), np.float32)
-    with torch.inference_mode():
-        for b0 in range(0, n, batch_size):
-            zb = torch.from_numpy(z[b0 : b0 + batch_size]).to(dev)
-            x = net.decode(zb).float()
-            out[b0 : b0 + len(zb)] = x.clamp(-1, 1)[:, 0].cpu().numpy()
-    return out
+    return decode_batches(n, batch_size, cfg.sample_shape,
+                          lambda b0, nb: net.decode(torch.from_numpy(z[b0 : b0 + nb]).to(dev)).float())

@@ -32,6 +32,7 @@ import numpy as np
 
 from radsynth.core.errors import RadsynthInputError
 from radsynth.generators.ddpm import DDPMConfig, schedule_kwargs
+from radsynth.generators.sampling_common import check_labels, check_n, check_precision
 
 SAMPLERS = ("ddim", "dpm++", "ddpm")
 DEFAULT_STEPS = {"ddim": 50, "dpm++": 25}
@@ -157,14 +158,9 @@ def sample_tensors(
     import torch
 
     steps = resolve_steps(cfg, sampler, steps)
-    if n < 1:
-        raise RadsynthInputError("--n", n, "a positive number of images")
-    if precision not in ("bf16", "fp32"):
-        raise RadsynthInputError("precision", precision, "bf16, fp32")
-    if cfg.conditional and (labels is None or len(labels) != n):
-        raise RadsynthInputError("labels", labels, f"{n} class indices for a class-conditional model")
-    if not cfg.conditional and labels is not None:
-        raise RadsynthInputError("--label", labels, "no label: this model is unconditional")
+    check_n(n)
+    check_precision(precision)
+    check_labels(labels, n, cfg.conditional)
     if not np.isfinite(guidance) or guidance < 0:
         raise RadsynthInputError("--guidance", guidance, "a number >= 0 (1 = conditional model, no extra guidance)")
     dev = torch.device(device)

@@ -39,9 +39,13 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from radsynth.core.errors import RadsynthError, RadsynthInputError
+from radsynth.generators import loop
 from radsynth.generators.ddpm import DDPMConfig, build_train_scheduler, build_unet
 
 CHECKPOINT_FORMAT = "radsynth.generators.ddpm.checkpoint/1"
+#: TrainConfig fields that must not change on --resume
+TRAIN_INVARIANT = ("batch_size", "lr", "warmup_steps", "weight_decay", "ema_decay", "seed", "precision",
+                   "channels_last", "grad_clip")
 
 
 class TrainConfig(BaseModel):
@@ -206,44 +210,26 @@ def joint_labels(cfg: DDPMConfig, factors: Any) -> Any:
     return out
 
 
-def _lr_at(step: int, cfg: TrainConfig) -> float:
-    """Linear warm-up over ``warmup_steps`` then constant (step counts from 0)."""
-    if cfg.warmup_steps and step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    return cfg.lr
-
-
-def _autocast(device: Any, precision: str) -> Any:
-    import torch
-
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
-
-
 def _val_loss(
     ema_module: Any, sched: Any, x: Any, y: Any, cfg: DDPMConfig, tcfg: TrainConfig, device: Any
 ) -> float:
     """Mean noise-prediction MSE of the EMA model on a fixed draw of (t, eps) per validation image."""
     import torch
 
-    g = torch.Generator().manual_seed(int(tcfg.seed) + 7919)
-    n = min(len(x), tcfg.val_images)
+    g = loop.val_generator(tcfg)
     total, count = 0.0, 0
-    was_training = ema_module.training
-    ema_module.eval()
-    with torch.inference_mode():
-        for b0 in range(0, n, tcfg.batch_size):
-            xb = x[b0 : min(n, b0 + tcfg.batch_size)].to(device)
-            nb = xb.shape[0]
+    with loop.evaluating(ema_module):
+        for b0, nb in loop.val_batches(len(x), tcfg):
+            xb = x[b0 : b0 + nb].to(device)
             t = torch.randint(0, cfg.num_train_timesteps, (nb,), generator=g).to(device)
             eps = torch.randn(xb.shape, generator=g).to(device)
             xt = sched.add_noise(original_samples=xb, noise=eps, timesteps=t)
             yb = None if y is None else (y[b0 : b0 + nb] if y.ndim == 1 else joint_labels(cfg, y[b0 : b0 + nb]))
             kw = {} if yb is None else {"class_labels": yb.to(device)}
-            with _autocast(device, tcfg.precision):
+            with loop.autocast(device, tcfg.precision):
                 pred = ema_module(xt, timesteps=t, **kw)
             total += float(torch.nn.functional.mse_loss(pred.float(), eps, reduction="sum"))
             count += eps.numel()
-    ema_module.train(was_training)
     return total / max(count, 1)
 
 
@@ -269,122 +255,41 @@ def train(
     fingerprint) is stored in the checkpoint and must match on resume.
     """
     import torch
-    from torch.optim.swa_utils import AveragedModel
 
     t_start = time.perf_counter()
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    if dev.type == "cuda":
-        torch.backends.cudnn.benchmark = False
-    if model_cfg.conditional != (y_train is not None):
-        raise RadsynthInputError("labels", "given" if y_train is not None else "none",
-                                 "class labels exactly when the model is class-conditional")
+    dev = loop.setup_device(device)
+    loop.check_labels_given(model_cfg.conditional, y_train)
     if y_train is not None:
         nf = len(model_cfg.factors)
         want_y = "(n,) class indices" if not model_cfg.attributes else f"(n, {nf}) factor values (-1 = unknown)"
         if (np.ndim(y_train) == 1) != (not model_cfg.attributes) or (np.ndim(y_train) == 2 and np.shape(y_train)[1] != nf):
             raise RadsynthInputError("labels", f"shape {np.shape(y_train)}", want_y)
-    n_train = int(len(x_train))
-    if n_train < 1:
-        raise RadsynthInputError("training images", 0, "at least one image in the training split")
-    want = (model_cfg.in_channels, *model_cfg.sample_shape)
-    if tuple(np.shape(x_train)[1:]) != want:
-        raise RadsynthInputError("training images", f"shape {tuple(np.shape(x_train))}",
-                                 f"(n, {', '.join(map(str, want))})")
-
-    ckpt = Path(checkpoint_dir)
-    meta_expect = {
-        "model": model_cfg.model_dump(mode="json"),
-        "extra": extra_meta or {},
-        "train_invariant": train_cfg.model_dump(
-            mode="json", include={"batch_size", "lr", "warmup_steps", "weight_decay", "ema_decay", "seed",
-                                  "precision", "channels_last", "grad_clip"}
-        ),
-    }
+    n_train = loop.check_images(x_train, (model_cfg.in_channels, *model_cfg.sample_shape))
+    meta_expect = loop.expected_meta(model_cfg, train_cfg, extra_meta, TRAIN_INVARIANT)
 
     # channels-last for 2D (NHWC), channels-last-3d for 3D volumes (NDHWC)
     mf = ((torch.channels_last if model_cfg.spatial_dims == 2 else torch.channels_last_3d)
           if train_cfg.channels_last else torch.contiguous_format)
-    with torch.random.fork_rng(devices=[]):  # weight init from the seed, not the global stream
-        torch.manual_seed(int(train_cfg.seed))
-        model = build_unet(model_cfg)
+    (model,) = loop.seeded(train_cfg.seed, lambda: build_unet(model_cfg))
     model = model.to(dev).to(memory_format=mf)
-    ema = AveragedModel(model, multi_avg_fn=ema_warmup_multi_avg_fn(train_cfg.ema_decay), use_buffers=True)
-    opt = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay,
-                            foreach=False)
+    ema, opt, st = loop.one_network_state(model, train_cfg, checkpoint_dir, CHECKPOINT_FORMAT, meta_expect,
+                                          n_train=n_train, t_start=t_start)
     sched = build_train_scheduler(model_cfg)
-    gen = torch.Generator().manual_seed(int(train_cfg.seed))
-    xt_all = torch.from_numpy(np.ascontiguousarray(x_train, dtype=np.float32))
-    yt_all = None if y_train is None else torch.from_numpy(np.asarray(y_train, dtype=np.int64))
-    xv = None if x_val is None or len(x_val) == 0 else torch.from_numpy(np.ascontiguousarray(x_val, dtype=np.float32))
-    yv = None if (xv is None or y_val is None) else torch.from_numpy(np.asarray(y_val, dtype=np.int64))
-
-    step, pos, wall_prev = 0, n_train, 0.0
-    perm = torch.arange(n_train)
-    losses: list[float] = []
-    val_curve: list[tuple[int, float]] = []
+    gen = st.gen
+    xt_all, yt_all, xv, yv = loop.as_tensors(x_train, y_train, x_val, y_val)
     if resume:
-        if not has_checkpoint(ckpt):
-            raise RadsynthInputError("--resume", str(ckpt), "a folder with a training checkpoint",
-                                     "Run without --resume to start training.")
-        tensors, meta = load_checkpoint(ckpt)
-        for key in ("model", "extra", "train_invariant"):
-            if meta.get(key) != meta_expect[key]:
-                raise RadsynthError(
-                    f"--resume: the checkpoint in {ckpt} was made with another {key.replace('_', ' ')} "
-                    f"({'data' if key == 'extra' else 'settings'} differ); use a new --out folder"
-                )
-        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
-        ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")}, strict=True)
-        opt.load_state_dict(_join_tensors(meta["optimizer"], tensors))
-        gen.set_state(tensors["rng.generator"])
-        torch.set_rng_state(tensors["rng.torch_cpu"])
-        perm = tensors["data.perm"].clone()
-        if len(perm) != n_train:
-            raise RadsynthError(f"--resume: the checkpoint has {len(perm)} training images, the data {n_train}")
-        step, pos, wall_prev = int(meta["step"]), int(meta["pos"]), float(meta["wall_s"])
-        losses = [float(v) for v in tensors["history.loss"].tolist()][:step]
-        val_curve = [(int(s), float(v)) for s, v in meta["val_curve"]]
+        st.resume()
         model.to(dev).to(memory_format=mf)
+    losses = st.hist["loss"]
+    validate = None if xv is None else (lambda: _val_loss(ema.module, sched, xv, yv, model_cfg, train_cfg, dev))
 
-    def checkpoint() -> None:
-        tensors: dict[str, Any] = {}
-        opt_tree = _split_tensors(opt.state_dict(), "opt", tensors)
-        for k, v in model.state_dict().items():
-            tensors[f"model.{k}"] = v.detach().cpu().contiguous().clone()
-        for k, v in ema.state_dict().items():
-            tensors[f"ema.{k}"] = v.detach().cpu().contiguous().clone()
-        tensors["rng.generator"] = gen.get_state()
-        tensors["rng.torch_cpu"] = torch.get_rng_state()
-        tensors["data.perm"] = perm.clone()
-        tensors["history.loss"] = torch.tensor(losses, dtype=torch.float64)
-        meta = dict(meta_expect, format=CHECKPOINT_FORMAT, step=step, pos=pos, optimizer=opt_tree,
-                    wall_s=wall_prev + (time.perf_counter() - t_start), val_curve=val_curve,
-                    train=train_cfg.model_dump(mode="json"))
-        save_checkpoint(ckpt, tensors, meta)
-
-    budget_s = None if train_cfg.max_minutes is None else train_cfg.max_minutes * 60.0
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=train_cfg.max_steps, initial=step, desc="training", unit="step", dynamic_ncols=True)
-    start_step = step
-    t_loop = time.perf_counter()
-    stopped = "max_steps"
+    prog = loop.Progress(progress, total=train_cfg.max_steps, start_step=st.step, desc="training")
     smooth = float("nan")
+    bs = min(train_cfg.batch_size, n_train)
     model.train()
-    try:
-        while step < train_cfg.max_steps:
-            if budget_s is not None and time.perf_counter() - t_start >= budget_s:
-                stopped = "max_minutes"
-                break
-            bs = min(train_cfg.batch_size, n_train)
-            if pos + bs > n_train:  # new epoch (drop the ragged tail)
-                perm = torch.randperm(n_train, generator=gen)
-                pos = 0
-            idx = perm[pos : pos + bs]
-            pos += bs
+    with prog.saving_on_interrupt(st):
+        while st.running(train_cfg.max_steps):
+            idx = st.next_indices(bs)
             x0 = xt_all[idx].to(dev).contiguous(memory_format=mf)
             t = torch.randint(0, model_cfg.num_train_timesteps, (bs,), generator=gen)
             eps = torch.randn(x0.shape, generator=gen)
@@ -401,57 +306,22 @@ def train(
                 kw["class_labels"] = joint_labels(model_cfg, fac).to(dev)
             t, eps = t.to(dev), eps.to(dev).contiguous(memory_format=mf)
             xt = sched.add_noise(original_samples=x0, noise=eps, timesteps=t)
-            for g in opt.param_groups:
-                g["lr"] = _lr_at(step, train_cfg)
-            with _autocast(dev, train_cfg.precision):
+            loop.set_lr(loop.lr_at(st.step, train_cfg), opt)
+            with loop.autocast(dev, train_cfg.precision):
                 pred = model(xt, timesteps=t, **kw)
             loss = torch.nn.functional.mse_loss(pred.float(), eps)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip, foreach=False)
-            opt.step()
+            loop.backward_step(opt, loss, model.parameters(), train_cfg.grad_clip)
             ema.update_parameters(model)
-            step += 1
+            st.step += 1
             lv = float(loss.detach())
             if not math.isfinite(lv):
-                raise RadsynthError(f"training diverged at step {step} (loss {lv}); lower --lr")
+                raise RadsynthError(f"training diverged at step {st.step} (loss {lv}); lower --lr")
             losses.append(lv)
-            smooth = lv if math.isnan(smooth) else 0.98 * smooth + 0.02 * lv
+            smooth = loop.smoothed(smooth, lv)
             if on_step is not None:
-                on_step(step, lv)
-            if xv is not None and step % train_cfg.val_every == 0:
-                val_curve.append((step, _val_loss(ema.module, sched, xv, yv, model_cfg, train_cfg, dev)))
-            if step % train_cfg.ckpt_every == 0:
-                checkpoint()
-            if bar is not None:
-                dt = time.perf_counter() - t_loop
-                ips = (step - start_step) * bs / dt if dt > 0 else 0.0
-                post = {"loss": f"{smooth:.4f}", "img/s": f"{ips:.1f}"}
-                if val_curve:
-                    post["val"] = f"{val_curve[-1][1]:.4f}"
-                bar.set_postfix(post, refresh=False)
-                bar.update(1)
-    except KeyboardInterrupt:
-        checkpoint()
-        if bar is not None:
-            bar.close()
-        raise
-    if bar is not None:
-        bar.close()
-    checkpoint()
-    dt_loop = time.perf_counter() - t_loop
-    n_img = (step - start_step) * min(train_cfg.batch_size, n_train)
-    ema_state = {k[len("module."):]: v.detach().cpu().contiguous().clone()
-                 for k, v in ema.state_dict().items() if k.startswith("module.")}
-    return TrainResult(
-        step=step,
-        losses=losses,
-        val_curve=val_curve,
-        wall_s=wall_prev + (time.perf_counter() - t_start),
-        session_wall_s=time.perf_counter() - t_start,
-        session_steps=step - start_step,
-        images_per_s=n_img / dt_loop if dt_loop > 0 else 0.0,
-        stopped=stopped,
-        ema_state=ema_state,
-        device=str(dev),
-    )
+                on_step(st.step, lv)
+            st.end_step(validate)
+            prog.update(st.step, bs, {"loss": f"{smooth:.4f}"},
+                        {"val": f"{st.val_curve[-1][1]:.4f}"} if st.val_curve else None)
+    return TrainResult(step=st.step, losses=losses, val_curve=st.val_curve, **prog.finish(st, bs),
+                       ema_state=loop.ema_weights(ema), device=str(dev))

@@ -49,10 +49,12 @@ import functools
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from radsynth.core.errors import RadsynthInputError
-from radsynth.generators.ddpm import class_index
+from radsynth.generators.config_base import ConfigCreateMixin, check_distinct_classes
+from radsynth.generators.ddpm import class_index, count_parameters  # noqa: F401 (re-exported)
+from radsynth.generators.sampling_common import check_one_pass_args, decode_batches
 
 MODEL_FORMAT = "radsynth.generators.vae/1"
 #: a VAE decodes ``z`` in one pass: no sampler, steps or guidance
@@ -62,7 +64,7 @@ DEFAULT_CHANNELS: tuple[int, ...] = (32, 64, 128, 256, 256)
 NORMS = ("batch", "group", "instance")
 
 
-class VAEConfig(BaseModel):
+class VAEConfig(ConfigCreateMixin, BaseModel):
     """Everything needed to rebuild the conditional VAE.
 
     ``image_size`` in pixels (square); pixel values in [-1, 1]. ``channels``: encoder
@@ -90,18 +92,6 @@ class VAEConfig(BaseModel):
     recon_loss: Literal["mse", "l1"] = "mse"
     beta: float = Field(1.0, ge=0.0)
 
-    @classmethod
-    def create(cls, **kwargs: Any) -> VAEConfig:
-        """Validated config; any problem is one :class:`RadsynthInputError` (pydantic would wrap it)."""
-        try:
-            cfg = cls(**kwargs)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            field = ".".join(str(x) for x in err.get("loc", ())) or "config"
-            raise RadsynthInputError(field, err.get("input"), err.get("msg", "a valid value")) from None
-        cfg.check()
-        return cfg
-
     def check(self) -> None:
         """Cross-field checks (raise RadsynthInputError)."""
         if not 1 <= len(self.channels) <= 8 or any(c < 1 for c in self.channels):
@@ -118,8 +108,7 @@ class VAEConfig(BaseModel):
                                          f"(group norm would split {self.in_channels} output channel(s) into "
                                          f"{self.norm_num_groups} groups)")
         check_image_size(self.image_size, len(self.channels))
-        if len(set(c.lower() for c in self.classes)) != len(self.classes):
-            raise RadsynthInputError("classes", list(self.classes), "distinct class names (case-insensitive)")
+        check_distinct_classes(self.classes)
         if not np.isfinite(self.beta):
             raise RadsynthInputError("beta", self.beta, "a finite number >= 0")
 
@@ -297,10 +286,6 @@ def build_networks(cfg: VAEConfig) -> Any:
     return _network_class()(cfg)
 
 
-def count_parameters(model: Any) -> int:
-    return int(sum(p.numel() for p in model.parameters()))
-
-
 def vae_loss(recon: Any, x: Any, mu: Any, logvar: Any, cfg: VAEConfig) -> tuple[Any, Any, Any]:
     """``(loss, reconstruction term, KL term)``, each the batch mean per image divided by ``C*H*W``.
 
@@ -364,44 +349,19 @@ def sample(
     """
     import torch
 
-    if sampler is not None:
-        raise RadsynthInputError("--sampler", sampler, "nothing: a VAE samples in one decoder pass")
-    if steps is not None:
-        raise RadsynthInputError("--steps", steps, "nothing: a VAE samples in one decoder pass")
-    if guidance != 1.0:
-        raise RadsynthInputError("--guidance", guidance, "1 (no guidance): a VAE has no classifier-free guidance")
-    if n < 1:
-        raise RadsynthInputError("--n", n, "a positive number of images")
-    if batch_size < 1:
-        raise RadsynthInputError("--batch-size", batch_size, "a positive integer")
-    if precision not in ("bf16", "fp32"):
-        raise RadsynthInputError("precision", precision, "bf16, fp32")
-    if cfg.conditional:
-        if labels is None or len(labels) != n:
-            raise RadsynthInputError("labels", labels, f"{n} class indices for a class-conditional model")
-        if any(not 0 <= int(v) < cfg.n_classes for v in labels):
-            raise RadsynthInputError("labels", list(labels), f"class indices 0..{cfg.n_classes - 1}")
-    elif labels is not None:
-        raise RadsynthInputError("--label", labels, "no label: this model is unconditional")
+    from radsynth.generators.loop import autocast
+
+    check_one_pass_args(labels, cfg.n_classes, n=n, batch_size=batch_size, precision=precision, sampler=sampler,
+                        steps=steps, guidance=guidance, why="nothing: a VAE samples in one decoder pass",
+                        guidance_accepted="1 (no guidance): a VAE has no classifier-free guidance")
     dev = torch.device(device)
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
     net = net.to(dev).eval()
-    out = np.empty((n, *cfg.sample_shape), np.float32)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
 
-        bar = tqdm(total=n, desc="sampling (VAE)", unit="img")
-    with torch.inference_mode():
-        for b0 in range(0, n, batch_size):
-            nb = min(batch_size, n - b0)
-            z = torch.randn((nb, cfg.latent_size), generator=gen, dtype=torch.float32).to(dev)
-            lab = None if labels is None else torch.tensor(labels[b0 : b0 + nb], dtype=torch.long, device=dev)
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-                x = net.generate(z, lab)
-            out[b0 : b0 + nb] = x.float().clamp(-1, 1)[:, 0].cpu().numpy()
-            if bar is not None:
-                bar.update(nb)
-    if bar is not None:
-        bar.close()
-    return out
+    def draw(b0: int, nb: int) -> Any:
+        z = torch.randn((nb, cfg.latent_size), generator=gen, dtype=torch.float32).to(dev)
+        lab = None if labels is None else torch.tensor(labels[b0 : b0 + nb], dtype=torch.long, device=dev)
+        with autocast(dev, precision):
+            return net.generate(z, lab)
+
+    return decode_batches(n, batch_size, cfg.sample_shape, draw, progress=progress, desc="sampling (VAE)")
