@@ -1,0 +1,953 @@
+"""Downstream utility of synthetic images: does training on them help a real-data classifier?
+
+The study trains the SAME classifier (:func:`radsynth.metrics.classifier.train_classifier`)
+in four arms and tests every model on the same held-out REAL images:
+
+* ``"real"``: real training images only (the baseline);
+* ``"synthetic"``: synthetic images only, tested on real ("train on synthetic, test on
+  real", TSTR; Esteban, Hyland & Raetsch, arXiv:1706.02633, 2017);
+* ``"real+synthetic"``: the real images plus the synthetic set (augmentation);
+* ``"real+duplicated"``: the real images repeated until they reach the image count of
+  ``real+synthetic``. This is the control that synthetic augmentation has to beat: it
+  gives the classifier the same number of optimisation steps per epoch and the same
+  class-balanced loss without any new information. The issue (#4) cites Pink & Sykes
+  (2026) for synthetic augmentation often failing to beat it (reference as given in the
+  issue, not re-checked here).
+
+Each arm is run at several fractions of the real training data (default 5, 10, 25 and
+100 %) and several seeds (default 3).
+
+Sampling, all by patient (a patient's images are never split):
+
+* real fraction (:func:`sample_patient_fraction`): per class, the patients (class of a
+  patient = the majority label of its images) are put in a seeded random order and the
+  first ``ceil(fraction * n_patients_of_class)`` are kept (at least 2 per class, one for
+  training and one for validation). For a fixed seed the samples are nested
+  (5 % inside 10 % inside 25 %), which makes learning curves smoother. The fraction is
+  one of PATIENTS per class; the image fraction follows from it.
+* validation (:func:`split_train_val`): ``val_fraction`` of the sampled patients of each
+  class, via :func:`radsynth.generators.data.patient_split`. It picks the best epoch and
+  the decision threshold (balanced accuracy). The same real train/validation split is
+  used by all arms at a given fraction and seed (paired design); the duplicated arm
+  duplicates the training part only.
+* TSTR validation (``tstr_validation``): ``"synthetic"`` (default) holds out
+  ``val_fraction`` of the synthetic images (by ``synthetic_groups``, else per image) and
+  uses no real image at all, the strict TSTR protocol; its rows have ``fraction`` 0.0
+  (no real image used) and the arm is trained once per seed. ``"real"`` uses the real
+  validation split of each fraction instead (rows per fraction): a common variant that
+  lets the synthetic-only model pick its threshold on real data.
+* the synthetic set is used whole in ``real+synthetic`` (or ``synthetic_ratio`` times the
+  real training count, class-stratified and seeded) and split for TSTR as above.
+* ``real+duplicated`` (:func:`duplicate_to_count`): every real training image ``k``
+  times plus a seeded random subset (without replacement) for the remainder.
+
+Evaluation (:func:`evaluate_scores`): AUC of p(class 1), accuracy, sensitivity and
+specificity at the validation-chosen threshold, with percentile bootstrap CIs that
+resample held-out PATIENTS with replacement (cluster bootstrap; Field & Welsh, JRSS-B
+69:369-390, 2007) rather than images, because images of one patient are correlated.
+The resampled AUC is the weighted Mann-Whitney statistic (image weight = number of
+times its patient was drawn; Hanley & McNeil, Radiology 143:29-36, 1982), hand-written
+here because :func:`radsynth.metrics.roc.bootstrap_auc_ci` resamples images, not
+patients; it equals :func:`radsynth.metrics.roc.roc_auc` at unit weights (tested).
+
+Across seeds each (arm, fraction) gets the mean, standard deviation, min and max, and a
+CI of the seed mean (:func:`paired_difference` with one arm). The verdict
+(:meth:`UtilityResult.compare`, :func:`paired_difference`) asks whether
+``real+synthetic`` beats ``real+duplicated``: the per-seed difference of the two arms
+(same seed = same real sample, same validation split, same initial weights) is averaged
+over seeds, and its CI comes from a bootstrap that resamples test patients (the same
+draw for both arms: paired) and, by default, seeds (``resample_seeds``), so that training
+randomness enters the interval. With 3 seeds the seed part is coarse; more seeds tighten
+it.
+
+Budget: :meth:`UtilityStudy.plan` lists every model with its training-set size before
+anything is trained; :meth:`UtilityStudy.estimate_seconds` times a few training steps of
+the configured network on random data and gives an upper bound (every model running its
+full epochs, capped by ``max_minutes_per_model``), printed through ``log`` before the run;
+``max_total_minutes`` refuses to start a study whose estimate exceeds it. A tqdm bar
+shows progress.
+
+Defaults are sized for the Kermany paediatric chest X-ray set (5,216 training images,
+624 test images, 2 CPU cores, <= 60 min): 64 px, a small MONAI ``Classifier``
+(channels 8-16-32-64, 51k parameters), 10 epochs with patience 3 and the best validation
+epoch kept; small training sets get more epochs (up to 200) so that every model makes at
+least ``min_steps`` = 150 optimiser steps and the 5 % models are not starved.
+
+Three layers: :class:`UtilityStudy` (settings; callable on arrays) ->
+:class:`UtilityResult` (``to_dict``, ``compare``); pure functions
+(:func:`sample_patient_fraction`, :func:`split_train_val`, :func:`duplicate_to_count`,
+:func:`evaluate_scores`, :func:`paired_difference`); the maths
+(:func:`patient_bootstrap_weights`, :func:`weighted_auc`).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from radsynth.core.errors import RadsynthInputError
+
+ARMS = ("real", "synthetic", "real+synthetic", "real+duplicated")
+DEFAULT_FRACTIONS = (0.05, 0.10, 0.25, 1.0)
+_EVAL_COST = 1.0 / 3.0  # forward-only cost per image relative to a training step (measured ~0.25-0.35 on CPU)
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- input checks
+
+
+def _check_images(a: Any, name: str) -> None:
+    if a is None:
+        raise RadsynthInputError(name, None, "a numpy array (N, H, W) of grey images in [0, 1]")
+    if not isinstance(a, np.ndarray):
+        raise RadsynthInputError(name, type(a).__name__, "a numpy array (N, H, W) of grey images in [0, 1]")
+    if a.ndim not in (3, 4) or (a.ndim == 4 and a.shape[1] != 1):
+        raise RadsynthInputError(name, f"array of shape {a.shape}", "shape (N, H, W) or (N, 1, H, W)")
+    if a.shape[0] == 0:
+        raise RadsynthInputError(name, f"empty array of shape {a.shape}", "at least one image (N, H, W) in [0, 1]")
+
+
+def _check_labels(labels: Any, n: int, name: str, images_name: str) -> np.ndarray:
+    if labels is None:
+        raise RadsynthInputError(
+            name, None, f"binary class labels 0/1, one per image of {images_name} ({n})",
+            "The utility study trains classifiers, so every training and test image needs a label.",
+        )
+    y = np.asarray(labels).ravel()
+    if y.shape != (n,):
+        raise RadsynthInputError(name, f"{y.size} labels", f"one label per image of {images_name} ({n})")
+    if y.dtype == bool:
+        y = y.astype(np.int64)
+    if not np.issubdtype(y.dtype, np.integer) or not set(np.unique(y).tolist()) <= {0, 1}:
+        vals = sorted(set(np.unique(y).tolist()))[:5] if y.size else []
+        raise RadsynthInputError(name, vals, "binary integer labels 0/1 (1 = positive class)")
+    return y.astype(np.int64)
+
+
+def _check_groups(groups: Any, n: int, name: str) -> np.ndarray:
+    """Patient (group) ids as a str object array; None -> every image its own patient."""
+    if groups is None:
+        return np.array([f"#{i}" for i in range(n)], dtype=object)
+    g = np.asarray(groups, dtype=object).ravel()
+    if g.shape != (n,):
+        raise RadsynthInputError(name, f"{g.size} ids", f"one patient id per image ({n})")
+    return np.array([str(v) for v in g], dtype=object)
+
+
+def _codes(groups: np.ndarray) -> tuple[np.ndarray, int]:
+    uniq, inv = np.unique(groups.astype(str), return_inverse=True)
+    return inv.astype(np.int64), int(uniq.size)
+
+
+# ---------------------------------------------------------------- maths: patient bootstrap
+
+
+def patient_bootstrap_weights(patient_codes: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """``(n_boot, N)`` image weights of a patient (cluster) bootstrap.
+
+    ``patient_codes``: integer patient index per image in ``[0, P)``. Each replicate draws
+    ``P`` patients with replacement; an image's weight is how often its patient was drawn.
+    """
+    codes = np.asarray(patient_codes, dtype=np.int64).ravel()
+    if n_boot < 1:
+        raise RadsynthInputError("n_boot", n_boot, "an integer >= 1")
+    p = int(codes.max()) + 1 if codes.size else 0
+    draws = rng.integers(0, p, size=(n_boot, p))
+    counts = np.zeros((n_boot, p), dtype=np.float64)
+    np.add.at(counts, (np.arange(n_boot)[:, None], draws), 1.0)
+    return counts[:, codes]
+
+
+def weighted_auc(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted Mann-Whitney AUC for each row of ``weights`` ``(B, N)``; ties count one half.
+
+    AUC_b = sum_{i pos, j neg} w_bi w_bj [s_i > s_j] + 0.5 [s_i = s_j]) / (W_pos W_neg).
+    Rows with no positive or no negative weight give NaN. Unit weights reproduce
+    :func:`radsynth.metrics.roc.roc_auc`.
+    """
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    y = np.asarray(labels).ravel().astype(bool)
+    w = np.atleast_2d(np.asarray(weights, dtype=np.float64))
+    order = np.argsort(s, kind="stable")
+    ss, ys, ws = s[order], y[order], w[:, order]
+    starts = np.flatnonzero(np.r_[True, ss[1:] != ss[:-1]])
+    wp = np.where(ys[None], ws, 0.0)
+    pos = np.add.reduceat(wp, starts, axis=1)
+    neg = np.add.reduceat(ws - wp, starts, axis=1)
+    below = np.cumsum(neg, axis=1) - neg
+    num = (pos * (below + 0.5 * neg)).sum(axis=1)
+    den = pos.sum(axis=1) * neg.sum(axis=1)
+    out = np.full(w.shape[0], np.nan)
+    ok = den > 0
+    out[ok] = num[ok] / den[ok]
+    return out
+
+
+def _weighted_rates(pred: np.ndarray, y: np.ndarray, w: np.ndarray) -> dict[str, np.ndarray]:
+    """Weighted accuracy / sensitivity / specificity per row of ``w`` (NaN where undefined)."""
+    correct = (pred == y).astype(np.float64)
+    tot = w.sum(axis=1)
+    wp = w * y[None]
+    wn = w * (1 - y)[None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return {
+            "accuracy": np.where(tot > 0, (w * correct[None]).sum(axis=1) / tot, np.nan),
+            "sensitivity": np.where(wp.sum(1) > 0, (wp * correct[None]).sum(axis=1) / wp.sum(1), np.nan),
+            "specificity": np.where(wn.sum(1) > 0, (wn * correct[None]).sum(axis=1) / wn.sum(1), np.nan),
+        }
+
+
+def _quantiles(values: np.ndarray, level: float) -> tuple[float, float]:
+    v = values[np.isfinite(values)]
+    if v.size == 0:
+        return float("nan"), float("nan")
+    a = (1.0 - level) / 2.0
+    lo, hi = np.quantile(v, [a, 1.0 - a])
+    return float(lo), float(hi)
+
+
+# ---------------------------------------------------------------- pure functions: evaluation
+
+
+def evaluate_scores(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    patients: Sequence[Any] | np.ndarray | None = None,
+    *,
+    threshold: float = 0.5,
+    seed: int = 0,
+    n_boot: int = 2000,
+    level: float = 0.95,
+) -> dict[str, Any]:
+    """AUC, accuracy, sensitivity, specificity (at ``score >= threshold``) with patient-bootstrap CIs.
+
+    ``scores``: p(class 1) per test image; ``labels``: 0/1; ``patients``: patient id per image
+    (None: every image its own patient, i.e. the ordinary image bootstrap). CIs are percentile
+    intervals over ``n_boot`` patient resamples from ``np.random.default_rng(seed)``.
+    """
+    from radsynth.metrics.roc import roc_auc
+
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    if s.size == 0:
+        raise RadsynthInputError("scores", "empty", "one score per test image")
+    y = _check_labels(labels, s.size, "labels", "scores")
+    g = _check_groups(patients, s.size, "patients")
+    if not np.isfinite(s).all():
+        raise RadsynthInputError("scores", "non-finite values", "finite scores")
+    if not 0.0 < level < 1.0:
+        raise RadsynthInputError("level", level, "a number in (0, 1)")
+    if n_boot < 10:
+        raise RadsynthInputError("n_boot", n_boot, "an integer >= 10")
+    auc = roc_auc(s, y)  # raises when one class is missing
+    pred = (s >= threshold).astype(np.int64)
+    point = _weighted_rates(pred, y, np.ones((1, s.size)))
+    codes, n_pat = _codes(g)
+    w = patient_bootstrap_weights(codes, n_boot, np.random.default_rng(seed))
+    boot_auc = weighted_auc(s, y, w)
+    boot = _weighted_rates(pred, y, w)
+    out: dict[str, Any] = {"auc": auc, "auc_ci": list(_quantiles(boot_auc, level))}
+    for k in ("accuracy", "sensitivity", "specificity"):
+        out[k] = float(point[k][0])
+        out[f"{k}_ci"] = list(_quantiles(boot[k], level))
+    out.update({"threshold": float(threshold), "level": level, "n_images": int(s.size), "n_patients": n_pat,
+                "n_positive": int(y.sum()), "n_boot": n_boot,
+                "bootstrap": "patients" if patients is not None else "images"})
+    return out
+
+
+def _metric_matrix(scores: np.ndarray, y: np.ndarray, w: np.ndarray, metric: str,
+                   thresholds: np.ndarray | None) -> np.ndarray:
+    """``(S, B)`` metric per seed row of ``scores`` ``(S, N)`` and bootstrap row of ``w``."""
+    out = np.empty((scores.shape[0], w.shape[0]))
+    for i, s in enumerate(scores):
+        if metric == "auc":
+            out[i] = weighted_auc(s, y, w)
+        else:
+            t = 0.5 if thresholds is None else float(thresholds[i])
+            out[i] = _weighted_rates((s >= t).astype(np.int64), y, w)[metric]
+    return out
+
+
+METRICS = ("auc", "accuracy", "sensitivity", "specificity")
+
+
+def paired_difference(
+    scores_a: np.ndarray,
+    scores_b: np.ndarray | None,
+    labels: np.ndarray,
+    patients: Sequence[Any] | np.ndarray | None = None,
+    *,
+    metric: str = "auc",
+    thresholds_a: Sequence[float] | None = None,
+    thresholds_b: Sequence[float] | None = None,
+    resample_seeds: bool = True,
+    seed: int = 0,
+    n_boot: int = 2000,
+    level: float = 0.95,
+) -> dict[str, Any]:
+    """Seed-mean of ``metric(a) - metric(b)`` with a paired bootstrap CI (``scores_b`` None: of ``metric(a)``).
+
+    ``scores_a`` / ``scores_b``: ``(S, N)`` test scores of S models (row i of both = seed i)
+    on the same N test images. Each bootstrap replicate draws test patients with
+    replacement (one draw shared by both arms and all seeds) and, if ``resample_seeds``,
+    S seed indices with replacement; the statistic is the mean over the drawn seeds of the
+    per-seed difference. Thresholds (per seed) are needed for the threshold metrics
+    (default 0.5).
+    """
+    if metric not in METRICS:
+        raise RadsynthInputError("metric", metric, f"one of {list(METRICS)}")
+    a = np.atleast_2d(np.asarray(scores_a, dtype=np.float64))
+    if a.size == 0:
+        raise RadsynthInputError("scores_a", "empty", "(S, N) scores, one row per seed")
+    y = _check_labels(labels, a.shape[1], "labels", "scores_a")
+    b = None
+    if scores_b is not None:
+        b = np.atleast_2d(np.asarray(scores_b, dtype=np.float64))
+        if b.shape != a.shape:
+            raise RadsynthInputError("scores_b", f"shape {b.shape}",
+                                     f"the shape of scores_a {a.shape} (paired by seed)")
+    g = _check_groups(patients, a.shape[1], "patients")
+    codes, _ = _codes(g)
+    rng = np.random.default_rng(seed)
+    w = patient_bootstrap_weights(codes, n_boot, rng)
+    ones = np.ones((1, a.shape[1]))
+    ta = None if thresholds_a is None else np.asarray(thresholds_a, dtype=np.float64)
+    tb = None if thresholds_b is None else np.asarray(thresholds_b, dtype=np.float64)
+    pa, ma = _metric_matrix(a, y, ones, metric, ta)[:, 0], _metric_matrix(a, y, w, metric, ta)
+    if b is not None:
+        pb, mb = _metric_matrix(b, y, ones, metric, tb)[:, 0], _metric_matrix(b, y, w, metric, tb)
+        per_seed, boot = pa - pb, ma - mb
+    else:
+        per_seed, boot = pa, ma
+    n_s = a.shape[0]
+    if resample_seeds and n_s > 1:
+        pick = rng.integers(0, n_s, size=(n_boot, n_s))
+        stat = np.take_along_axis(boot.T, pick, axis=1).mean(axis=1)
+    else:
+        stat = boot.mean(axis=0)
+    lo, hi = _quantiles(stat, level)
+    return {"metric": metric, "estimate": float(per_seed.mean()), "ci": [lo, hi], "level": level,
+            "per_seed": per_seed.tolist(), "sd_over_seeds": float(per_seed.std(ddof=1)) if n_s > 1 else 0.0,
+            "n_seeds": n_s, "resample_seeds": bool(resample_seeds and n_s > 1), "n_boot": n_boot}
+
+
+# ---------------------------------------------------------------- pure functions: sampling
+
+
+def patient_strata(labels: np.ndarray, patients: np.ndarray) -> dict[str, int]:
+    """Class of each patient: the majority label of its images (ties: the lower label)."""
+    out: dict[str, int] = {}
+    counts: dict[str, np.ndarray] = {}
+    for p, yi in zip(patients, labels, strict=True):
+        c = counts.setdefault(str(p), np.zeros(2, np.int64))
+        c[int(yi)] += 1
+    for p, c in counts.items():
+        out[p] = int(np.argmax(c))
+    return out
+
+
+def sample_patient_fraction(
+    labels: np.ndarray,
+    patients: Sequence[Any] | np.ndarray,
+    fraction: float,
+    seed: int = 0,
+    *,
+    min_patients_per_class: int = 2,
+) -> np.ndarray:
+    """Sorted image indices of a class-stratified, seeded sample of whole patients.
+
+    Per class (:func:`patient_strata`), ``max(min_patients_per_class, ceil(fraction * n))``
+    of its ``n`` patients are kept, the first ones of a permutation drawn from
+    ``np.random.default_rng([seed, class])`` over the sorted patient ids, so that for a
+    fixed seed smaller fractions are subsets of larger ones.
+    """
+    if not (isinstance(fraction, (int, float)) and 0.0 < fraction <= 1.0):
+        raise RadsynthInputError("fraction", fraction, "a number in (0, 1]")
+    y = np.asarray(labels).ravel().astype(np.int64)
+    g = _check_groups(patients, y.size, "patients")
+    strata = patient_strata(y, g)
+    keep: set[str] = set()
+    for c in (0, 1):
+        pats = sorted(p for p, s in strata.items() if s == c)
+        if len(pats) < min_patients_per_class:
+            raise RadsynthInputError(
+                "patients", f"{len(pats)} patients of class {c}",
+                f"at least {min_patients_per_class} patients per class (one for training, one for validation)",
+            )
+        k = min(len(pats), max(min_patients_per_class, math.ceil(fraction * len(pats) - 1e-9)))
+        order = np.random.default_rng([int(seed), c]).permutation(len(pats))
+        keep.update(pats[i] for i in order[:k])
+    return np.flatnonzero(np.array([p in keep for p in g], dtype=bool))
+
+
+def split_train_val(
+    labels: np.ndarray, patients: Sequence[Any] | np.ndarray, indices: np.ndarray, val_fraction: float, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(train, val)`` subsets of ``indices``, whole patients, ``val_fraction`` of each class's patients.
+
+    Uses :func:`radsynth.generators.data.patient_split` per patient class (at least one
+    validation patient per class when the class has two or more).
+    """
+    from radsynth.generators.data import patient_split
+
+    y = np.asarray(labels).ravel().astype(np.int64)
+    g = _check_groups(patients, y.size, "patients")
+    idx = np.asarray(indices, dtype=np.int64)
+    strata = patient_strata(y[idx], g[idx])
+    val_p: set[str] = set()
+    for c in (0, 1):
+        pats = sorted(p for p, s in strata.items() if s == c)
+        _, va = patient_split(pats, val_fraction, seed)
+        val_p.update(pats[i] for i in va)
+    is_val = np.array([p in val_p for p in g[idx]], dtype=bool)
+    return idx[~is_val], idx[is_val]
+
+
+def duplicate_to_count(indices: np.ndarray, n_target: int, seed: int = 0) -> np.ndarray:
+    """``indices`` repeated to exactly ``n_target`` entries: whole copies + a seeded random remainder.
+
+    Every index appears ``n_target // n`` or ``n_target // n + 1`` times (no replacement inside
+    the remainder), so the class mix stays that of ``indices`` up to one image per class per copy.
+    """
+    idx = np.asarray(indices, dtype=np.int64).ravel()
+    if idx.size == 0:
+        raise RadsynthInputError("indices", "empty", "at least one index to duplicate")
+    if n_target < idx.size:
+        raise RadsynthInputError("n_target", n_target, f"an integer >= the number of indices ({idx.size})")
+    k, r = divmod(int(n_target), idx.size)
+    extra = np.random.default_rng(seed).choice(idx, size=r, replace=False) if r else np.empty(0, np.int64)
+    return np.sort(np.concatenate([np.tile(idx, k), extra]))
+
+
+def _stratified_subset(y: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` indices of ``y`` without replacement, class proportions kept (largest remainder)."""
+    if n >= y.size:
+        return np.arange(y.size)
+    classes, counts = np.unique(y, return_counts=True)
+    quota = counts * n / y.size
+    take = np.floor(quota).astype(int)
+    for i in np.argsort(-(quota - take), kind="stable")[: n - take.sum()]:
+        take[i] += 1
+    out = [rng.choice(np.flatnonzero(y == c), size=t, replace=False) for c, t in zip(classes, take, strict=True)]
+    return np.sort(np.concatenate(out))
+
+
+# ---------------------------------------------------------------- loading
+
+
+@dataclass(frozen=True)
+class LabelledImages:
+    """Images ``(N, S, S)`` float32 in [0, 1], binary labels, patient ids, class names, source paths."""
+
+    images: np.ndarray = field(repr=False)
+    labels: np.ndarray = field(repr=False)
+    patients: np.ndarray = field(repr=False)
+    classes: tuple[str, ...]
+    paths: tuple[str, ...] = field(default=(), repr=False)
+
+
+def load_labelled_images(data: str, image_size: int = 64, *, progress: bool = False) -> LabelledImages:
+    """Read a two-class folder or manifest (:func:`radsynth.generators.data.scan_data`) at ``image_size`` px.
+
+    Labels are the class indices in folder (or manifest) order: ``cxr-pneumonia/train`` gives
+    NORMAL = 0, PNEUMONIA = 1. Patient ids as :func:`radsynth.generators.data.patient_id`.
+    """
+    from radsynth.generators.data import load_images, scan_data
+
+    folder = scan_data(data, require_classes=2)
+    if len(folder.classes) != 2:
+        raise RadsynthInputError("data classes", list(folder.classes), "exactly two classes (binary task)")
+    x = (load_images(folder.items, image_size, progress=progress)[:, 0] + 1.0) / 2.0
+    return LabelledImages(
+        images=np.clip(x, 0.0, 1.0).astype(np.float32),
+        labels=np.array([it.label_index for it in folder.items], dtype=np.int64),
+        patients=np.array([it.patient for it in folder.items], dtype=object),
+        classes=folder.classes, paths=tuple(str(it.path) for it in folder.items),
+    )
+
+
+# ---------------------------------------------------------------- result
+
+
+@dataclass
+class UtilityResult:
+    """Rows (one per trained model), seed summaries and the settings of a :class:`UtilityStudy`.
+
+    ``scores[(arm, fraction, seed)]``: p(class 1) of that model on the test images.
+    """
+
+    rows: list[dict[str, Any]]
+    summary: list[dict[str, Any]]
+    settings: dict[str, Any]
+    test_labels: np.ndarray = field(repr=False)
+    test_patients: np.ndarray = field(repr=False)
+    scores: dict[tuple[str, float, int], np.ndarray] = field(repr=False, default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    estimate_seconds: float = 0.0
+    seconds: float = 0.0
+
+    def _stack(self, arm: str, fraction: float) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        rows = sorted((r for r in self.rows if r["arm"] == arm and r["fraction"] == fraction), key=lambda r: r["seed"])
+        seeds = [r["seed"] for r in rows]
+        return (np.stack([self.scores[(arm, fraction, s)] for s in seeds]),
+                np.array([r["threshold"] for r in rows]), seeds)
+
+    def fractions(self, arm: str) -> list[float]:
+        return sorted({r["fraction"] for r in self.rows if r["arm"] == arm})
+
+    def compare(self, arm: str = "real+synthetic", control: str = "real+duplicated", metric: str = "auc",
+                *, seed: int | None = None) -> list[dict[str, Any]]:
+        """Per real fraction: does ``arm`` beat ``control``? Seed-paired difference with CI and a verdict.
+
+        Verdict: "beats" when the CI of the difference lies above 0, "worse" when below 0,
+        else "no detectable difference".
+        """
+        for name, a in (("arm", arm), ("control", control)):
+            if a not in {r["arm"] for r in self.rows}:
+                raise RadsynthInputError(name, a, f"an arm of this study: {sorted({r['arm'] for r in self.rows})}")
+        s = self.settings
+        out = []
+        for f in sorted(set(self.fractions(arm)) & set(self.fractions(control))):
+            sa, ta, seeds_a = self._stack(arm, f)
+            sb, tb, seeds_b = self._stack(control, f)
+            if seeds_a != seeds_b:
+                continue
+            d = paired_difference(sa, sb, self.test_labels, self.test_patients, metric=metric, thresholds_a=ta,
+                                  thresholds_b=tb, resample_seeds=s["resample_seeds"],
+                                  seed=s["seed"] if seed is None else seed, n_boot=s["n_boot"], level=s["level"])
+            lo, hi = d["ci"]
+            if lo > 0:
+                word = "beats"
+            elif hi < 0:
+                word = "worse"
+            else:
+                word = "no detectable difference"
+            pct = f"{100 * f:g} % real data"
+            ci_txt = f"{100 * s['level']:g} % CI {lo:+.3f} to {hi:+.3f}"
+            if word == "beats":
+                text = f"{arm} beats {control} at {pct}: {metric} {d['estimate']:+.3f} ({ci_txt})."
+            elif word == "worse":
+                text = f"{arm} is worse than {control} at {pct}: {metric} {d['estimate']:+.3f} ({ci_txt})."
+            else:
+                text = (f"{arm} does not detectably beat {control} at {pct}: {metric} {d['estimate']:+.3f} "
+                        f"({ci_txt} covers 0).")
+            out.append({"fraction": f, "arm": arm, "control": control, **d, "verdict": word, "text": text})
+        return out
+
+    def to_dict(self, *, include_scores: bool = False) -> dict[str, Any]:
+        """JSON-ready: settings, rows, summary, the real+synthetic vs real+duplicated verdict, notes."""
+        arms = {r["arm"] for r in self.rows}
+        d: dict[str, Any] = {
+            "metric": "utility",
+            "settings": dict(self.settings),
+            "rows": [dict(r) for r in self.rows],
+            "summary": [dict(r) for r in self.summary],
+            "comparison": self.compare() if {"real+synthetic", "real+duplicated"} <= arms else [],
+            "notes": list(self.notes),
+            "estimate_seconds": self.estimate_seconds,
+            "seconds": self.seconds,
+            "references": [
+                "TSTR: Esteban, Hyland & Raetsch, arXiv:1706.02633 (2017)",
+                "duplication control: Pink & Sykes (2026), as cited in issue #4",
+                "cluster bootstrap: Field & Welsh, JRSS-B 69:369-390 (2007)",
+            ],
+        }
+        if include_scores:
+            d["test_labels"] = self.test_labels.tolist()
+            d["test_patients"] = [str(p) for p in self.test_patients]
+            d["scores"] = [{"arm": a, "fraction": f, "seed": s, "scores": v.tolist()}
+                           for (a, f, s), v in sorted(self.scores.items())]
+        return d
+
+
+# ---------------------------------------------------------------- the study
+
+
+@dataclass
+class _Job:
+    arm: str
+    fraction: float
+    seed: int
+    real_idx: np.ndarray
+    syn_idx: np.ndarray
+    val_src: str  # "real" or "synthetic"
+    val_idx: np.ndarray
+    n_real_patients: int = 0
+
+    @property
+    def n_train(self) -> int:
+        return int(self.real_idx.size + self.syn_idx.size)
+
+
+class UtilityStudy:
+    """Real / synthetic / real+synthetic / real+duplicated utility study (see module docstring).
+
+    Settings: ``arms``, ``fractions`` (of real training patients per class), ``n_seeds``
+    (seeds ``seed``, ``seed + 1``, ...), ``val_fraction`` (share of patients for validation),
+    ``tstr_validation`` ("synthetic" or "real"), ``synthetic_ratio`` (None: whole synthetic
+    set; r: r x real training images), ``drop_test_overlap`` (training patients whose id also
+    occurs in the test set are dropped; on by default: see :meth:`__call__`), classifier
+    (``image_size`` px, ``net_channels``, ``net_strides``, ``class_names``), training
+    (``max_epochs``, ``min_steps``, ``patience``, ``batch_size``, ``lr``, ``augment``,
+    ``max_minutes_per_model``), ``max_total_minutes`` (refuse when the estimate is larger),
+    ``n_boot`` / ``level`` / ``resample_seeds`` (CIs), ``progress`` (tqdm bar), ``log``
+    (messages, default stderr; None silences).
+    """
+
+    def __init__(
+        self,
+        *,
+        arms: Sequence[str] = ARMS,
+        fractions: Sequence[float] = DEFAULT_FRACTIONS,
+        n_seeds: int = 3,
+        seed: int = 0,
+        val_fraction: float = 0.2,
+        tstr_validation: str = "synthetic",
+        synthetic_ratio: float | None = None,
+        drop_test_overlap: bool = True,
+        image_size: int = 64,
+        net_channels: tuple[int, ...] = (8, 16, 32, 64),
+        net_strides: tuple[int, ...] = (2, 2, 2, 2),
+        class_names: tuple[str, str] = ("negative", "positive"),
+        max_epochs: int = 10,
+        min_steps: int = 150,
+        patience: int = 3,
+        batch_size: int = 64,
+        lr: float = 2e-3,
+        augment: bool = True,
+        max_minutes_per_model: float = 3.0,
+        max_total_minutes: float | None = None,
+        n_boot: int = 2000,
+        level: float = 0.95,
+        resample_seeds: bool = True,
+        progress: bool = True,
+        log: Callable[[str], None] | None = _stderr,
+    ) -> None:
+        from pydantic import ValidationError
+
+        from radsynth.metrics.classifier import ClassifierConfig
+
+        arms = tuple(arms)
+        if not arms or any(a not in ARMS for a in arms) or len(set(arms)) != len(arms):
+            raise RadsynthInputError("arms", list(arms), f"distinct names from {list(ARMS)}")
+        fr = tuple(float(f) for f in fractions)
+        if not fr or any(not 0.0 < f <= 1.0 for f in fr) or len(set(fr)) != len(fr):
+            raise RadsynthInputError("fractions", list(fractions), "distinct numbers in (0, 1]")
+        if not isinstance(n_seeds, (int, np.integer)) or n_seeds < 1:
+            raise RadsynthInputError("n_seeds", n_seeds, "an integer >= 1")
+        if not 0.0 < val_fraction < 1.0:
+            raise RadsynthInputError("val_fraction", val_fraction, "a number in (0, 1)")
+        if tstr_validation not in ("synthetic", "real"):
+            raise RadsynthInputError("tstr_validation", tstr_validation, "'synthetic' or 'real'")
+        if synthetic_ratio is not None and not synthetic_ratio > 0:
+            raise RadsynthInputError("synthetic_ratio", synthetic_ratio, "None (whole synthetic set) or a number > 0")
+        if not isinstance(max_epochs, (int, np.integer)) or max_epochs < 1:
+            raise RadsynthInputError("max_epochs", max_epochs, "an integer >= 1")
+        if not isinstance(min_steps, (int, np.integer)) or min_steps < 0:
+            raise RadsynthInputError("min_steps", min_steps, "an integer >= 0")
+        if not max_minutes_per_model > 0:
+            raise RadsynthInputError("max_minutes_per_model", max_minutes_per_model, "a positive number of minutes")
+        if max_total_minutes is not None and not max_total_minutes > 0:
+            raise RadsynthInputError("max_total_minutes", max_total_minutes, "None or a positive number of minutes")
+        if not 0.0 < level < 1.0:
+            raise RadsynthInputError("level", level, "a number in (0, 1)")
+        if n_boot < 10:
+            raise RadsynthInputError("n_boot", n_boot, "an integer >= 10")
+        try:
+            self.config = ClassifierConfig(image_size=image_size, net_channels=tuple(net_channels),
+                                           net_strides=tuple(net_strides), class_names=tuple(class_names))
+        except ValidationError as exc:
+            raise RadsynthInputError(
+                "classifier settings", {"image_size": image_size, "net_channels": net_channels,
+                                        "net_strides": net_strides, "class_names": class_names},
+                "a valid ClassifierConfig (image_size >= product of strides, two distinct class names)",
+                exc.errors()[0]["msg"][:120],
+            ) from None
+        if self.config.n_classes != 2:
+            raise RadsynthInputError("class_names", list(class_names), "exactly two class names (binary task)")
+        self.arms = arms
+        self.fractions = fr
+        self.n_seeds = int(n_seeds)
+        self.seed = int(seed)
+        self.val_fraction = float(val_fraction)
+        self.tstr_validation = tstr_validation
+        self.synthetic_ratio = synthetic_ratio
+        self.drop_test_overlap = bool(drop_test_overlap)
+        self.max_epochs = int(max_epochs)
+        self.min_steps = int(min_steps)
+        self.patience = int(patience)
+        self.batch_size = int(batch_size)
+        self.lr = float(lr)
+        self.augment = bool(augment)
+        self.max_minutes_per_model = float(max_minutes_per_model)
+        self.max_total_minutes = max_total_minutes
+        self.n_boot = int(n_boot)
+        self.level = float(level)
+        self.resample_seeds = bool(resample_seeds)
+        self.progress = bool(progress)
+        self.log = log
+
+    @property
+    def seeds(self) -> list[int]:
+        return [self.seed + i for i in range(self.n_seeds)]
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "arms": list(self.arms), "fractions": list(self.fractions), "seeds": self.seeds,
+            "seed": self.seed, "val_fraction": self.val_fraction, "tstr_validation": self.tstr_validation,
+            "synthetic_ratio": self.synthetic_ratio, "drop_test_overlap": self.drop_test_overlap,
+            "image_size": self.config.image_size, "net_channels": list(self.config.net_channels),
+            "net_strides": list(self.config.net_strides), "class_names": list(self.config.class_names),
+            "max_epochs": self.max_epochs, "min_steps": self.min_steps, "patience": self.patience,
+            "batch_size": self.batch_size, "lr": self.lr, "augment": self.augment,
+            "max_minutes_per_model": self.max_minutes_per_model, "max_total_minutes": self.max_total_minutes,
+            "n_boot": self.n_boot, "level": self.level, "resample_seeds": self.resample_seeds,
+        }
+
+    def epochs_for(self, n_train: int) -> int:
+        """Epochs for a training set of ``n_train`` images: ``max_epochs``, raised to reach ``min_steps`` (<= 200)."""
+        steps = max(1, n_train // min(self.batch_size, max(2, n_train)))
+        return int(min(200, max(self.max_epochs, math.ceil(self.min_steps / steps))))
+
+    # ------------------------------------------------------------ planning
+
+    def plan(
+        self,
+        real_labels: np.ndarray,
+        real_patients: Sequence[Any] | np.ndarray,
+        synthetic_labels: np.ndarray | None = None,
+        synthetic_groups: Sequence[Any] | np.ndarray | None = None,
+    ) -> list[_Job]:
+        """Every model the study will train (arm, fraction, seed, training / validation indices)."""
+        y = np.asarray(real_labels).ravel().astype(np.int64)
+        g = _check_groups(real_patients, y.size, "real_patients")
+        need_syn = any(a != "real" for a in self.arms)
+        ys = None if synthetic_labels is None else np.asarray(synthetic_labels).ravel().astype(np.int64)
+        if need_syn and ys is None:
+            raise RadsynthInputError("synthetic_labels", None, "labels of the synthetic images",
+                                     f"Arms {[a for a in self.arms if a != 'real']} need a labelled synthetic set.")
+        gs = None if ys is None else _check_groups(synthetic_groups, ys.size, "synthetic_groups")
+        jobs: list[_Job] = []
+        for s in self.seeds:
+            syn_tr = syn_va = np.empty(0, np.int64)
+            if ys is not None:
+                syn_tr, syn_va = split_train_val(ys, gs, np.arange(ys.size), self.val_fraction, s)
+                if "synthetic" in self.arms and self.tstr_validation == "synthetic" and (
+                        np.unique(ys[syn_va]).size < 2 or np.unique(ys[syn_tr]).size < 2):
+                    raise RadsynthInputError("synthetic_labels", f"{ys.size} images",
+                                             "at least two images (groups) of each class in the synthetic set")
+            if "synthetic" in self.arms and self.tstr_validation == "synthetic":
+                jobs.append(_Job("synthetic", 0.0, s, np.empty(0, np.int64), syn_tr, "synthetic", syn_va))
+            for f in self.fractions:
+                sub = sample_patient_fraction(y, g, f, s)
+                tr, va = split_train_val(y, g, sub, self.val_fraction, s)
+                n_pat = int(np.unique(g[tr].astype(str)).size)
+                syn_all = np.empty(0, np.int64)
+                if ys is not None:
+                    syn_all = np.arange(ys.size)
+                    if self.synthetic_ratio is not None:
+                        k = max(2, int(round(self.synthetic_ratio * tr.size)))
+                        syn_all = _stratified_subset(ys, k, np.random.default_rng([s, int(f * 1e6), 17]))
+                for arm in self.arms:
+                    if arm == "real":
+                        jobs.append(_Job(arm, f, s, tr, np.empty(0, np.int64), "real", va, n_pat))
+                    elif arm == "synthetic" and self.tstr_validation == "real":
+                        jobs.append(_Job(arm, f, s, np.empty(0, np.int64), np.arange(ys.size), "real", va, 0))
+                    elif arm == "real+synthetic":
+                        jobs.append(_Job(arm, f, s, tr, syn_all, "real", va, n_pat))
+                    elif arm == "real+duplicated":
+                        dup = duplicate_to_count(tr, tr.size + syn_all.size, s)
+                        jobs.append(_Job(arm, f, s, dup, np.empty(0, np.int64), "real", va, n_pat))
+        return jobs
+
+    def calibrate_seconds_per_image(self, steps: int = 3) -> float:
+        """Measured seconds per training image per epoch (one optimiser step on a random batch, median of ``steps``)."""
+        import torch
+
+        from radsynth.metrics.classifier import _augment, _standardise, build_classifier
+
+        b = self.batch_size
+        rng = np.random.default_rng(0)
+        x = rng.random((b, self.config.image_size, self.config.image_size), dtype=np.float32)
+        y = torch.from_numpy((np.arange(b) % 2).astype(np.int64))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            net = build_classifier(self.config).train()
+            opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
+            times = []
+            for _ in range(steps + 1):
+                t0 = time.perf_counter()
+                xb = _augment(x, rng, 4) if self.augment else torch.from_numpy(x[:, None])
+                loss = torch.nn.functional.cross_entropy(net(_standardise(xb, self.config)), y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                times.append(time.perf_counter() - t0)
+        return float(np.median(times[1:])) / b
+
+    def estimate_seconds(self, jobs: Sequence[_Job], n_test: int, seconds_per_image: float | None = None) -> float:
+        """Upper bound of the study's training + evaluation time (every model runs all its epochs)."""
+        t = self.calibrate_seconds_per_image() if seconds_per_image is None else float(seconds_per_image)
+        total = 0.0
+        for j in jobs:
+            train = self.epochs_for(j.n_train) * (j.n_train + _EVAL_COST * j.val_idx.size) * t
+            total += min(train, 60.0 * self.max_minutes_per_model) + _EVAL_COST * n_test * t
+        return total
+
+    # ------------------------------------------------------------ run
+
+    def __call__(
+        self,
+        real: np.ndarray,
+        real_labels: np.ndarray,
+        real_patients: Sequence[Any] | np.ndarray | None,
+        test: np.ndarray,
+        test_labels: np.ndarray,
+        test_patients: Sequence[Any] | np.ndarray | None,
+        synthetic: np.ndarray | None = None,
+        synthetic_labels: np.ndarray | None = None,
+        *,
+        synthetic_groups: Sequence[Any] | np.ndarray | None = None,
+        seconds_per_image: float | None = None,
+    ) -> UtilityResult:
+        """Run the study. Images: ``(N, H, W)`` grey in [0, 1]; labels 0/1; patient ids per image.
+
+        ``real`` / ``real_labels`` / ``real_patients``: the real TRAINING split (fractions,
+        validation and duplication come from it). ``test`` / ...: the held-out real set, used
+        only for evaluation. Patient ids None = one patient per image (wrong when patients
+        have several images). With ``drop_test_overlap`` (default) training patients whose id
+        also occurs in the test set are removed from the real training data and counted in
+        ``notes`` (in the Kermany chest X-ray set the ids of the two splits overlap, and
+        whether they are the same children is not documented). ``seconds_per_image``
+        overrides the timing calibration of the estimate.
+        """
+        from radsynth.metrics.classifier import prepare_images
+
+        t_start = time.perf_counter()
+        _check_images(real, "real")
+        _check_images(test, "test")
+        y = _check_labels(real_labels, len(real), "real_labels", "real")
+        yt = _check_labels(test_labels, len(test), "test_labels", "test")
+        g = _check_groups(real_patients, len(real), "real_patients")
+        gt = _check_groups(test_patients, len(test), "test_patients")
+        if np.unique(yt).size < 2:
+            raise RadsynthInputError("test_labels", "one class only", "both classes in the test set (AUC needs them)")
+        need_syn = any(a != "real" for a in self.arms)
+        ys = None
+        if need_syn:
+            if synthetic is None:
+                raise RadsynthInputError("synthetic", None,
+                                         "a numpy array (M, H, W) of synthetic grey images in [0, 1]",
+                                         f"Arms {[a for a in self.arms if a != 'real']} need synthetic images; "
+                                         "use arms=('real',) without them.")
+            _check_images(synthetic, "synthetic")
+            ys = _check_labels(synthetic_labels, len(synthetic), "synthetic_labels", "synthetic")
+            if np.unique(ys).size < 2:
+                raise RadsynthInputError("synthetic_labels", "one class only", "synthetic images of both classes")
+        notes: list[str] = []
+        if self.drop_test_overlap:
+            overlap = set(g.astype(str)) & set(gt.astype(str))
+            if overlap:
+                keep = np.array([p not in overlap for p in g.astype(str)], dtype=bool)
+                notes.append(f"dropped {int((~keep).sum())} real training images of {len(overlap)} patient ids that "
+                             "also occur in the test set (drop_test_overlap=True)")
+                real, y, g = real[keep], y[keep], g[keep]
+        if y.size == 0 or np.unique(y).size < 2:
+            raise RadsynthInputError("real_labels", f"{y.size} images, classes {sorted(set(y.tolist()))}",
+                                     "real training images of both classes (after dropping test-overlap patients)")
+        x = prepare_images(real, self.config, "real")
+        xt = prepare_images(test, self.config, "test")
+        xs = prepare_images(synthetic, self.config, "synthetic") if ys is not None else None
+
+        jobs = self.plan(y, g, ys, synthetic_groups)
+        est = self.estimate_seconds(jobs, xt.shape[0], seconds_per_image)
+        if self.log:
+            self.log(f"utility study: {len(jobs)} models ({len(self.arms)} arms x {len(self.fractions)} fractions x "
+                     f"{self.n_seeds} seeds), {x.shape[0]} real training images, "
+                     f"{0 if xs is None else xs.shape[0]} synthetic, {xt.shape[0]} test; "
+                     f"estimated time up to {est / 60:.1f} min")
+        if self.max_total_minutes is not None and est > 60.0 * self.max_total_minutes:
+            raise RadsynthInputError(
+                "max_total_minutes", self.max_total_minutes, f"at least the estimate of {est / 60:.1f} min",
+                "Use fewer seeds or fractions, a smaller image_size / network, or fewer max_epochs.",
+            )
+        rows, scores = self._run(jobs, x, y, g, xs, ys, xt, yt, gt)
+        summary = self._summary(rows, scores, yt, gt)
+        return UtilityResult(rows=rows, summary=summary, settings=self.settings(), test_labels=yt,
+                             test_patients=gt, scores=scores, notes=notes, estimate_seconds=est,
+                             seconds=time.perf_counter() - t_start)
+
+    def _run(self, jobs, x, y, g, xs, ys, xt, yt, gt):
+        from tqdm.auto import tqdm
+
+        from radsynth.metrics.classifier import train_classifier
+
+        rows: list[dict[str, Any]] = []
+        scores: dict[tuple[str, float, int], np.ndarray] = {}
+        bar = tqdm(jobs, desc="utility study", unit="model", disable=not self.progress, leave=False)
+        for j in bar:
+            bar.set_postfix_str(f"{j.arm} {j.fraction:g} seed {j.seed}")
+            parts_x, parts_y = [], []
+            if j.real_idx.size:
+                parts_x.append(x[j.real_idx])
+                parts_y.append(y[j.real_idx])
+            if j.syn_idx.size:
+                parts_x.append(xs[j.syn_idx])
+                parts_y.append(ys[j.syn_idx])
+            xtr, ytr = np.concatenate(parts_x), np.concatenate(parts_y)
+            xv, yv = (x[j.val_idx], y[j.val_idx]) if j.val_src == "real" else (xs[j.val_idx], ys[j.val_idx])
+            model_seed = int(np.random.default_rng([self.seed, j.seed, 101]).integers(2**31 - 2))
+            model, rep = train_classifier(
+                xtr, ytr, xv, yv, self.config, seed=model_seed, max_minutes=self.max_minutes_per_model,
+                max_epochs=self.epochs_for(ytr.size), batch_size=min(self.batch_size, max(2, ytr.size)),
+                lr=self.lr, patience=self.patience, augment=self.augment,
+            )
+            p = model.predict_proba(xt)[:, 1]
+            thr = rep.threshold if rep.threshold is not None else 0.5
+            ev = evaluate_scores(p, yt, gt, threshold=thr, seed=self.seed, n_boot=self.n_boot, level=self.level)
+            scores[(j.arm, j.fraction, j.seed)] = p
+            row = {
+                "arm": j.arm, "fraction": j.fraction, "seed": j.seed,
+                "n_train": int(ytr.size), "n_real_train": int(j.real_idx.size),
+                "n_real_unique": int(np.unique(j.real_idx).size), "n_synthetic_train": int(j.syn_idx.size),
+                "n_real_patients": j.n_real_patients, "n_train_positive": int(ytr.sum()),
+                "validation": j.val_src, "n_val": int(yv.size),
+                **{k: ev[k] for k in ("auc", "auc_ci", "accuracy", "accuracy_ci", "sensitivity", "sensitivity_ci",
+                                      "specificity", "specificity_ci", "threshold")},
+                "n_test": ev["n_images"], "n_test_patients": ev["n_patients"],
+                "val_auc": rep.best_val_auc, "epochs": rep.epochs, "best_epoch": rep.best_epoch,
+                "stopped": rep.stopped, "seconds": rep.seconds,
+            }
+            rows.append(row)
+            if self.log and not self.progress:
+                self.log(f"{j.arm:16s} fraction {j.fraction:<5g} seed {j.seed}: n_train {ytr.size} "
+                         f"AUC {ev['auc']:.3f} acc {ev['accuracy']:.3f} ({rep.epochs} epochs, {rep.seconds:.0f}s)")
+        bar.close()
+        return rows, scores
+
+    def _summary(self, rows, scores, yt, gt) -> list[dict[str, Any]]:
+        out = []
+        keys = sorted({(r["arm"], r["fraction"]) for r in rows}, key=lambda k: (ARMS.index(k[0]), k[1]))
+        for arm, f in keys:
+            rr = sorted((r for r in rows if r["arm"] == arm and r["fraction"] == f), key=lambda r: r["seed"])
+            s = np.stack([scores[(arm, f, r["seed"])] for r in rr])
+            thr = [r["threshold"] for r in rr]
+            entry: dict[str, Any] = {"arm": arm, "fraction": f, "n_seeds": len(rr),
+                                     "n_train": int(np.mean([r["n_train"] for r in rr]))}
+            for m in ("auc", "accuracy"):
+                v = np.array([r[m] for r in rr])
+                ci = paired_difference(s, None, yt, gt, metric=m, thresholds_a=thr, resample_seeds=self.resample_seeds,
+                                       seed=self.seed, n_boot=self.n_boot, level=self.level)["ci"]
+                entry.update({f"{m}_mean": float(v.mean()), f"{m}_sd": float(v.std(ddof=1)) if v.size > 1 else 0.0,
+                              f"{m}_min": float(v.min()), f"{m}_max": float(v.max()), f"{m}_mean_ci": ci})
+            out.append(entry)
+        return out
