@@ -10,7 +10,8 @@ and a model card). Search order (the first folder with a given name wins):
 An explicit path to a model folder is always accepted as well. Each model has a
 *kind*: ``generator`` (a DDPM, LDM, GAN or VAE written by ``radsynth train``, usable for
 sampling and as the ``learned-2d`` cohort generator), ``classifier`` (e.g. the shipped
-``cxr-classifier-64`` reference judge) or ``unknown``.
+``cxr-classifier-64`` reference judge), ``encoder`` (e.g. the shipped ``cxr-encoder-64``
+feature encoder for FID / KID / PRDC) or ``unknown``.
 
 Nothing here imports torch: parameter counts come from the safetensors header.
 """
@@ -38,6 +39,7 @@ EXPORT_FILE = "EXPORT.json"
 EXPORT_FORMAT = "radsynth.model-export/1"
 from radsynth.generators.archs import GENERATOR_FORMATS  # noqa: E402 - no torch import
 CLASSIFIER_FORMATS = ("radsynth-reference-classifier/1",)
+ENCODER_FORMATS = ("radsynth-feature-encoder/1",)
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ class ModelEntry:
     name: str
     path: Path
     source: str  # "shipped", "$RADSYNTH_MODELS" or "path"
-    kind: str  # "generator", "classifier" or "unknown"
+    kind: str  # "generator", "classifier", "encoder" or "unknown"
     format: str
     arch: str
     image_size: int | None
@@ -143,6 +145,10 @@ def describe_model(path: Path, source: str = "path") -> ModelEntry:
     elif fmt in CLASSIFIER_FORMATS:
         kind, arch = "classifier", str(doc.get("network", "?"))
         size, classes = doc.get("image_size"), tuple(doc.get("class_names", ()))
+        fp = _card_fingerprint(path)
+    elif fmt in ENCODER_FORMATS:
+        kind, arch = "encoder", str(doc.get("network", "?"))
+        size, classes = doc.get("image_size"), ()
         fp = _card_fingerprint(path)
     else:
         kind, arch, size, classes, fp = "unknown", str(doc.get("arch", "?")), doc.get("image_size"), (), None

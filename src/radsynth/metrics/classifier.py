@@ -215,7 +215,16 @@ def shipped_models() -> list[str]:
     root = resources.files("radsynth").joinpath("data", "models")
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and p.joinpath(CONFIG_FILE).is_file())
+    out = []
+    for p in root.iterdir():
+        if p.is_dir() and p.joinpath(CONFIG_FILE).is_file():
+            try:
+                fmt = json.loads(p.joinpath(CONFIG_FILE).read_text()).get("format")
+            except (OSError, ValueError, AttributeError):
+                continue
+            if fmt == FORMAT:  # other shipped models (e.g. the cxr-encoder-64 feature encoder) are not classifiers
+                out.append(p.name)
+    return sorted(out)
 
 
 def load_shipped(name: str = "cxr-classifier-64") -> ReferenceClassifier:
