@@ -30,7 +30,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from radsynth.generators.data import patient_split, read_image, resize_image, scan_class_folder  # noqa: E402
+from radsynth.generators.data import load_class_arrays, patient_split, shared_data_dir  # noqa: E402
 from radsynth.metrics.classifier import ClassifierConfig, train_classifier  # noqa: E402
 from radsynth.metrics.roc import bootstrap_auc_ci, per_class_accuracy, roc_auc  # noqa: E402
 
@@ -40,16 +40,11 @@ VAL_FRACTION = 0.15
 
 
 def default_data() -> Path:
-    env = os.environ.get("RADSYNTH_SHARED_DATA")
-    base = Path(env) if env else REPO.parent / "shared" / "data"
-    return base / "cxr-pneumonia"
+    return shared_data_dir() / "cxr-pneumonia"
 
 
 def load_split(root: Path) -> tuple[np.ndarray, np.ndarray, list[str], list[str], tuple[str, ...]]:
-    cf = scan_class_folder(root, require_classes=2)
-    x = np.stack([resize_image(read_image(it.path), SIZE) for it in cf.items]).astype(np.float32)
-    y = np.array([it.label_index for it in cf.items], dtype=np.int64)
-    return x, y, [it.patient for it in cf.items], [f"{it.label}/{it.path.name}" for it in cf.items], cf.classes
+    return load_class_arrays(root, SIZE)
 
 
 def fingerprint(names: list[str]) -> str:

@@ -39,7 +39,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from radsynth.generators.data import patient_split, read_image, resize_image, scan_class_folder  # noqa: E402
+from radsynth.generators.data import load_class_arrays, patient_split, shared_data_dir  # noqa: E402
 from radsynth.metrics.encoder import EncoderConfig, FeatureEncoder, train_encoder  # noqa: E402
 from radsynth.metrics.features import PixelEncoder  # noqa: E402
 from radsynth.metrics.frechet import frechet_distance  # noqa: E402
@@ -54,16 +54,11 @@ GAMMAS = (0.8, 1.25)  # inside the training augmentation range: the features are
 
 
 def default_data() -> Path:
-    env = os.environ.get("RADSYNTH_SHARED_DATA")
-    base = Path(env) if env else REPO.parent / "shared" / "data"
-    return base / "cxr-pneumonia"
+    return shared_data_dir() / "cxr-pneumonia"
 
 
 def load_split(root: Path) -> tuple[np.ndarray, np.ndarray, list[str], list[str], tuple[str, ...]]:
-    cf = scan_class_folder(root, require_classes=2)
-    x = np.stack([resize_image(read_image(it.path), SIZE) for it in cf.items]).astype(np.float32)
-    y = np.array([it.label_index for it in cf.items], dtype=np.int64)
-    return x, y, [it.patient for it in cf.items], [f"{it.label}/{it.path.name}" for it in cf.items], cf.classes
+    return load_class_arrays(root, SIZE)
 
 
 def fingerprint(names: list[str]) -> str:

@@ -49,9 +49,9 @@ TARGET = 0.85
 
 
 def default_data() -> Path:
-    env = os.environ.get("RADSYNTH_SHARED_DATA")
-    base = Path(env) if env else REPO.parent / "shared" / "data"
-    return base / "cxr-pneumonia" / "train"
+    from radsynth.generators.data import shared_data_dir
+
+    return shared_data_dir() / "cxr-pneumonia" / "train"
 
 
 def evaluate(work: Path, guidances: list[float], n: int, seed: int, threads: int | None) -> tuple[dict, dict]:

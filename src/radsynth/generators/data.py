@@ -331,3 +331,21 @@ def load_images(items: Sequence[ImageItem], size: int, *, progress: bool = False
     for i, item in enumerate(it):
         out[i, 0] = resize_image(read_image(item.path), size) * 2.0 - 1.0
     return out
+
+
+def shared_data_dir() -> Path:
+    """The development data folder: ``$RADSYNTH_SHARED_DATA``, else ``../shared/data`` beside the repository."""
+    env = os.environ.get("RADSYNTH_SHARED_DATA")
+    return Path(env) if env else Path(__file__).resolve().parents[3].parent / "shared" / "data"
+
+
+def load_class_arrays(
+    root: str | os.PathLike[str], size: int
+) -> tuple[np.ndarray, np.ndarray, list[str], list[str], tuple[str, ...]]:
+    """A two-class folder as arrays: images ``(N, size, size)`` in [0, 1], class indices, patient ids,
+    ``"<class>/<file name>"`` names and class names (used by the scripts that train shipped models)."""
+    cf = scan_class_folder(root, require_classes=2)
+    x = np.stack([resize_image(read_image(it.path), size) for it in cf.items]).astype(np.float32)
+    y = np.array([it.label_index for it in cf.items], dtype=np.int64)
+    return x, y, [it.patient for it in cf.items], [f"{it.label}/{it.path.name}" for it in cf.items], cf.classes
+

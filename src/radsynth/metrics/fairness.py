@@ -18,7 +18,7 @@ form a group named ``"unknown"``.
 
 CIs: the AUC CI is the stratified percentile bootstrap of
 :func:`radsynth.metrics.roc.bootstrap_auc_ci` (images), or, when ``patients`` is given,
-the patient (cluster) bootstrap of :func:`radsynth.metrics.utility.evaluate_scores`.
+the patient (cluster) bootstrap of :func:`radsynth.metrics.patient_bootstrap.evaluate_scores`.
 Wilson intervals treat images as independent; with several images per patient they are
 too narrow. The gap itself has no CI: read it together with the groups' CIs (a gap
 between overlapping CIs is weak evidence).
@@ -68,7 +68,7 @@ def _rate(k: int, n: int, level: float) -> tuple[float | None, list[float] | Non
 def _group_stats(s: np.ndarray, y: np.ndarray, pred: np.ndarray, patients: np.ndarray | None,
                  rng: np.random.Generator, n_boot: int, level: float) -> dict[str, Any]:
     from radsynth.metrics.roc import bootstrap_auc_ci, roc_auc
-    from radsynth.metrics.utility import evaluate_scores
+    from radsynth.metrics.patient_bootstrap import evaluate_scores
 
     n, n_pos = int(y.size), int(y.sum())
     n_neg = n - n_pos

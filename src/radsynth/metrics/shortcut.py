@@ -15,7 +15,7 @@ The test trains the same small classifier
 cross-validation (the fold splitter of the C2ST, :func:`radsynth.metrics.c2st.fold_splits`)
 on several views of the images and reports the out-of-fold AUC of each view with a
 bootstrap CI (resampling groups/patients when given, else images;
-:func:`radsynth.metrics.utility.evaluate_scores`):
+:func:`radsynth.metrics.patient_bootstrap.evaluate_scores`):
 
 * ``"full"``: the image itself. The reference: how much label information a classifier
   of this size finds at all. If this AUC is low, the other views cannot be judged.
@@ -310,7 +310,8 @@ class ShortcutTest:
     def _prepare(self, images: Any, labels: Any, groups: Any, masks: Any, name: str):
         from radsynth.generators.data import resize_image
         from radsynth.metrics.classifier import prepare_images
-        from radsynth.metrics.utility import _check_groups, _check_images, _check_labels, _stratified_subset
+        from radsynth.metrics.patient_bootstrap import _check_groups, _check_images, _check_labels
+        from radsynth.metrics.utility import _stratified_subset
 
         _check_images(images, name)
         n = len(images)
@@ -341,7 +342,7 @@ class ShortcutTest:
         from radsynth.metrics.c2st import fold_splits
         from radsynth.metrics.classifier import train_classifier
         from radsynth.metrics.roc import roc_auc
-        from radsynth.metrics.utility import evaluate_scores
+        from radsynth.metrics.patient_bootstrap import evaluate_scores
 
         splits = fold_splits(y, g, self.folds, seed=self.seed, val_fraction=self.val_fraction)
         rows, scores = [], {}
