@@ -164,6 +164,59 @@ def sample(
                    progress=progress, echo=typer.echo)
 
 
+@app.command("evaluate")
+@user_errors
+def evaluate_cmd(
+    real: Path = typer.Option(..., "--real", help="Real TRAINING set: class folder, CSV/Parquet manifest "
+                              "(path, class[, patient, attributes...]) or a radsynth output folder."),
+    synthetic: Path = typer.Option(..., "--synthetic", help="Synthetic set (same forms; e.g. `radsynth sample` output "
+                                   "folders per class)."),
+    test: Optional[Path] = typer.Option(None, "--test", help="Real HELD-OUT set (never trained on): needed for "
+                                        "utility, fairness, memorisation and the fidelity reference."),
+    out: Path = typer.Option(..., "--out", "-o", help="Report folder (new or empty; or an earlier run with --resume)."),
+    preset: str = typer.Option("full", "--preset", help="full (defaults, ~30-60 min on 2 CPU cores for CXR) or "
+                               "quick (smoke test; numbers not meant to be read)."),
+    sections: Optional[str] = typer.Option(None, "--sections", help="Comma-separated subset of fidelity, "
+                                           "detectability, utility, shortcut, fairness, memorisation."),
+    image_size: Optional[int] = typer.Option(None, "--image-size", help="Evaluation size in px (default 64)."),
+    encoder: Optional[str] = typer.Option(None, "--encoder", help="Feature encoder: shipped name (cxr-encoder-64), "
+                                          "a saved encoder folder, or 'pixel'."),
+    fairness_attributes: Optional[str] = typer.Option(None, "--fairness-attributes", help="Held-out manifest "
+                                                      "columns for subgroup metrics (default: all)."),
+    utility_max_minutes: Optional[float] = typer.Option(None, "--utility-max-minutes", help="Refuse a utility study "
+                                                        "estimated above this many minutes (default 60)."),
+    modality: Optional[str] = typer.Option(None, "--modality", help="Modality of all sets when the files do not say "
+                                           "(e.g. DX, CR, CT, MR); checked against DICOM headers/manifests."),
+    seed: int = typer.Option(0, "--seed"),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads (default: torch's)."),
+    resume: bool = typer.Option(False, "--resume", help="Reuse the finished sections of an interrupted run in --out."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Evaluate a synthetic set against real training and held-out scans: fidelity, detectability (C2ST), utility,
+    shortcuts, fairness, memorisation -> OUT/report.html + OUT/metrics.json."""
+    from radsynth.evaluate.config import EvaluateConfig
+    from radsynth.evaluate.runner import evaluate
+
+    over: dict[str, Any] = {"seed": seed, "threads": threads}
+    if sections:
+        over["sections"] = tuple(x.strip() for x in sections.split(",") if x.strip())
+    if image_size is not None:
+        over["image_size"] = image_size
+    if encoder:
+        over["encoder"] = encoder
+    if fairness_attributes:
+        over["fairness_attributes"] = tuple(x.strip() for x in fairness_attributes.split(",") if x.strip())
+    if utility_max_minutes is not None:
+        over["utility_max_total_minutes"] = utility_max_minutes
+    cfg = EvaluateConfig.preset(preset, **over)
+    res = evaluate(real, synthetic, test, out, config=cfg, resume=resume, modality=modality, progress=progress)
+    for sec in res.sections:
+        typer.echo(f"{sec.name:13s} {sec.status if sec.status != 'ok' else sec.level:8s} {sec.verdict or sec.reason}")
+    auc = res.metrics.get("c2st_auc")
+    typer.echo(f"report: {res.report}  metrics: {res.out / 'metrics.json'}"
+               + (f"  (c2st_auc {auc:.3f})" if auc is not None else ""))
+
+
 @models_app.command("list")
 @user_errors
 def models_list() -> None:
