@@ -72,6 +72,20 @@ def test_dpmpp_uses_the_training_betas() -> None:
     assert dpmpp_scheduler(cfg).config.algorithm_type == "dpmsolver++"
 
 
+def test_dpmpp_dynamic_thresholding_bounds_x0_for_pixel_data_only() -> None:
+    """Imagen's dynamic thresholding (Saharia et al. 2022, Sec. 2.3): x0 is clipped to the 99.5th percentile s
+    of |x0| (s >= 1) and divided by s, so a pixel-space x0 prediction lands in [-1, 1]; latents stay untouched."""
+    from radsynth.generators.samplers import _scheduler
+
+    cfg = DDPMConfig.create(**TINY, classes=("a", "b"), num_train_timesteps=20)
+    pix, lat = _scheduler(cfg, "dpm++", 5, clip_sample=True), _scheduler(cfg, "dpm++", 5, clip_sample=False)
+    assert pix.config.thresholding and not lat.config.thresholding
+    x0 = torch.linspace(-6.0, 6.0, 2 * 1 * 8 * 8).reshape(2, 1, 8, 8)
+    out = pix._threshold_sample(x0.clone())
+    assert out.abs().max() <= 1.0 + 1e-6
+    assert torch.all(torch.sign(out[x0 != 0]) == torch.sign(x0[x0 != 0]))  # order/sign kept, only rescaled
+
+
 @pytest.mark.parametrize("sampler, steps", [("ddim", 5), ("dpm++", 5), ("ddpm", None)])
 def test_sampling_is_deterministic(sampler: str, steps: int | None) -> None:
     cfg = DDPMConfig.create(**TINY, classes=("a", "b"), num_train_timesteps=20)

@@ -9,7 +9,15 @@
 * ``dpm++``: diffusers ``DPMSolverMultistepScheduler`` with
   ``algorithm_type="dpmsolver++"``, second order (Lu et al. 2022,
   arXiv:2211.01095), fed the MONAI training betas through ``trained_betas`` so both
-  describe the same forward process (see :func:`dpmpp_scheduler`).
+  describe the same forward process (see :func:`dpmpp_scheduler`). For pixel data
+  (``clip_sample=True``) its prediction of ``x_0`` is dynamically thresholded at each
+  step (Saharia et al. 2022, "Imagen", arXiv:2205.11487, Sec. 2.3: clip to the 99.5th
+  percentile of ``|x_0|``, at least 1, then rescale); diffusers recommends this for
+  pixel-space models and not for latents. Without it, guidance weights > 1 push
+  ``x_0`` outside [-1, 1] and the samples turn into saturated salt-and-pepper noise:
+  on the shipped ``cxr-ddpm-64`` (3,910 steps, guidance 5, 32 samples per class) the
+  reference classifier's NORMAL rate went from 0.72 to 1.00 and the noise disappeared
+  from most NORMAL samples.
 
 Guidance (Ho & Salimans 2022, arXiv:2207.12598), MONAI's convention:
 ``eps = eps_uncond + w * (eps_cond - eps_uncond)``; ``w = 1`` is the plain
@@ -55,8 +63,11 @@ def resolve_steps(cfg: DDPMConfig, sampler: str, steps: int | None) -> int:
     return s
 
 
-def dpmpp_scheduler(cfg: DDPMConfig) -> Any:
-    """diffusers DPM-Solver++(2M) on the exact betas of the MONAI training schedule."""
+def dpmpp_scheduler(cfg: DDPMConfig, thresholding: bool = False) -> Any:
+    """diffusers DPM-Solver++(2M) on the exact betas of the MONAI training schedule.
+
+    ``thresholding``: dynamic thresholding of the ``x_0`` prediction (ratio 0.995, bound 1.0;
+    see the module docstring); for pixel data in [-1, 1] only."""
     from diffusers.schedulers.scheduling_dpmsolver_multistep import DPMSolverMultistepScheduler
     from radsynth.generators.ddpm import build_train_scheduler
 
@@ -67,14 +78,16 @@ def dpmpp_scheduler(cfg: DDPMConfig) -> Any:
         prediction_type=cfg.prediction_type,
         algorithm_type="dpmsolver++",
         solver_order=2,
-        thresholding=False,
+        thresholding=bool(thresholding),
+        dynamic_thresholding_ratio=0.995,
+        sample_max_value=1.0,
         lower_order_final=True,
     )
 
 
 def _scheduler(cfg: DDPMConfig, sampler: str, steps: int, clip_sample: bool = True) -> Any:
     if sampler == "dpm++":
-        sch = dpmpp_scheduler(cfg)
+        sch = dpmpp_scheduler(cfg, thresholding=clip_sample)
     elif sampler == "ddim":
         from monai.networks.schedulers import DDIMScheduler
 
@@ -152,8 +165,8 @@ def sample_tensors(
 
     Same arguments and random draws as :func:`sample_images`. ``clip_sample``: the
     ``ddim``/``ddpm`` schedulers clip their prediction of ``x_0`` to [-1, 1] at each
-    step (right for pixel data in [-1, 1]); pass False for unbounded data such as
-    the scaled latents of a latent diffusion model (``dpm++`` never clips).
+    step (right for pixel data in [-1, 1]) and ``dpm++`` thresholds it dynamically; pass
+    False for unbounded data such as the scaled latents of a latent diffusion model.
     """
     import torch
 
