@@ -187,3 +187,15 @@ def test_synthetic_class_unknown_to_real_is_refused(sets, tmp_path):
     with pytest.raises(RadsynthInputError, match="--synthetic classes"):
         evaluate(sets["real"], odd.parent, sets["test"], tmp_path / "r", log=None, progress=False, config=_cfg())
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("extra, field", [(["--encoder", "no-such-encoder"], "--encoder"),
+                                          (["--image-size", "40"], "--image-size"),
+                                          (["--preset", "fast"], "--preset")])
+def test_cli_bad_settings_name_the_option(sets, tmp_path, extra, field):
+    out = tmp_path / "out"
+    r = CliRunner().invoke(app, ["evaluate", "--real", str(sets["real"]), "--synthetic", str(sets["synthetic"]),
+                                 "--out", str(out), "--no-progress", *extra])
+    assert r.exit_code == 2, r.output
+    assert r.output.startswith(f"error: {field}") and len(r.output.strip().splitlines()) == 1
+    assert not out.exists()

@@ -208,7 +208,13 @@ def evaluate_cmd(
         over["fairness_attributes"] = tuple(x.strip() for x in fairness_attributes.split(",") if x.strip())
     if utility_max_minutes is not None:
         over["utility_max_total_minutes"] = utility_max_minutes
-    cfg = EvaluateConfig.preset(preset, **over)
+    options = {"sections": "--sections", "image_size": "--image-size", "encoder": "--encoder", "seed": "--seed",
+               "threads": "--threads", "fairness_attributes": "--fairness-attributes",
+               "utility_max_total_minutes": "--utility-max-minutes"}
+    try:
+        cfg = EvaluateConfig.preset(preset, **over)
+    except RadsynthInputError as exc:  # name the CLI option, not the config field
+        raise RadsynthInputError(options.get(exc.field, exc.field), exc.value, exc.accepted, exc.hint) from None
     res = evaluate(real, synthetic, test, out, config=cfg, resume=resume, modality=modality, progress=progress)
     for sec in res.sections:
         typer.echo(f"{sec.name:13s} {sec.status if sec.status != 'ok' else sec.level:8s} {sec.verdict or sec.reason}")

@@ -204,6 +204,13 @@ def evaluate(
         import torch
 
         torch.set_num_threads(cfg.threads)
+    if cfg.encoder != "pixel":  # a bad encoder name fails now, before anything is read or written
+        from radsynth.metrics.encoder import load_encoder
+
+        try:
+            load_encoder(cfg.encoder)
+        except RadsynthInputError as exc:
+            raise RadsynthInputError("--encoder", cfg.encoder, f"'pixel' or {exc.accepted}", exc.hint) from None
     kw = {"image_size": cfg.image_size, "modality": modality, "progress": progress}
     sets = {"real": load_eval_set(real, "real", **kw), "synthetic": load_eval_set(synthetic, "synthetic", **kw)}
     if test is not None:
