@@ -80,7 +80,7 @@ class EvalContext:
         rng = np.random.default_rng([self.config.seed, salt])
         if labels is None:
             return np.sort(rng.choice(n, size=k, replace=False))
-        from radsynth.metrics.utility import _stratified_subset
+        from radsynth.metrics.patient_sampling import stratified_subset as _stratified_subset
 
         return np.sort(_stratified_subset(np.asarray(labels), k, rng))
 

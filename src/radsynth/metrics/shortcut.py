@@ -311,7 +311,7 @@ class ShortcutTest:
         from radsynth.generators.data import resize_image
         from radsynth.metrics.classifier import prepare_images
         from radsynth.metrics.patient_bootstrap import _check_groups, _check_images, _check_labels
-        from radsynth.metrics.utility import _stratified_subset
+        from radsynth.metrics.patient_sampling import stratified_subset as _stratified_subset
 
         _check_images(images, name)
         n = len(images)
