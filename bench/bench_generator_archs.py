@@ -18,7 +18,10 @@ Columns (all from this one run):
     (too small = copying; large = unrealistic); real validation images give the reference row.
   * diversity: mean pairwise RMS distance between samples of one class divided by the same for real
     validation images of that class (1 = as diverse as real data; << 1 = mode collapse).
-Proper embedding-based realism (FID/KID, precision/recall) comes with ``radsynth evaluate`` (issue #4).
+  * FID / precision / coverage: on the shipped medical encoder ``cxr-encoder-64`` against up to 2,000 real
+    training images (Naeem et al. 2020 for precision/coverage, k = 5); the reference row is the real
+    validation images (same count as the samples, so both FIDs carry the same small-sample bias).
+The full evaluation (C2ST, utility, memorisation) of one set: ``radsynth evaluate`` / ``bench/bench_cxr.py``.
 
 Usage: python bench/bench_generator_archs.py [--minutes 10] [--archs ddpm,ldm,gan,vae] [--n 100] [--threads 2]
 """
@@ -98,6 +101,18 @@ def main() -> int:
     judge = ClassFidelity(load_shipped("cxr-classifier-64"))
     real_tr01, real_va01 = (xtr[:, 0] + 1) / 2, (xva[:, 0] + 1) / 2
     ref_nn = rms_nn(real_va01, real_tr01)
+    from radsynth.metrics.encoder import load_encoder
+    from radsynth.metrics.features import encode
+    from radsynth.metrics.frechet import frechet_distance
+    from radsynth.metrics.prdc import prdc
+
+    enc = load_encoder("cxr-encoder-64")
+    sub = np.sort(np.random.default_rng(0).choice(len(real_tr01), min(2000, len(real_tr01)), replace=False))
+    f_tr = encode(enc, real_tr01[sub])
+    f_va = encode(enc, real_va01[: 2 * a.n])
+    ref_p = prdc(f_tr, f_va, 5)
+    ref_enc = {"fid": round(frechet_distance(f_tr, f_va), 2), "precision": round(ref_p.precision, 3),
+               "coverage": round(ref_p.coverage, 3)}
     rows = []
     for arch in [s.strip() for s in a.archs.split(",") if s.strip()]:
         mod = arch_module(arch)
@@ -118,24 +133,29 @@ def main() -> int:
         lab = np.array(labels)
         div = np.mean([mean_pairwise(s01[lab == c]) / mean_pairwise(real_va01[yva == c][: a.n])
                        for c in range(len(classes))])
+        f_s = encode(enc, s01)
+        p_s = prdc(f_tr, f_s, 5)
         rows.append({
             "arch": arch, "params": sum(p.numel() for p in net.parameters()), "steps": res.step,
             "train_img_s": round(res.images_per_s, 1), "sample_img_s": round(s_ips, 2),
             **{f"fidelity_{c}": round(fid[c]["rate"], 3) for c in classes},
             "hist_w1": round(hist_w1(s01, real_va01), 4), "nn_rms": round(rms_nn(s01, real_tr01), 4),
-            "diversity": round(float(div), 3),
+            "diversity": round(float(div), 3), "fid": round(frechet_distance(f_tr, f_s), 2),
+            "precision": round(p_s.precision, 3), "coverage": round(p_s.coverage, 3),
         })
         print(json.dumps(rows[-1]), flush=True)
     head = ["arch", "params", "steps", "train_img_s", "sample_img_s", *[f"fidelity_{c}" for c in classes],
-            "hist_w1", "nn_rms", "diversity"]
+            "hist_w1", "nn_rms", "diversity", "fid", "precision", "coverage"]
     print(f"\nbudget {a.minutes:g} min per architecture, {a.size}x{a.size}, {a.n} samples per class; "
-          f"real validation images: nn_rms {ref_nn:.4f} (reference), diversity 1 by definition")
+          f"real validation images: nn_rms {ref_nn:.4f} (reference), diversity 1 by definition, FID "
+          f"{ref_enc['fid']}, precision {ref_enc['precision']}, coverage {ref_enc['coverage']}")
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for r in rows:
         print("| " + " | ".join(str(r[h]) for h in head) + " |")
     if a.json:
-        a.json.write_text(json.dumps({"rows": rows, "real_val_nn_rms": ref_nn, "minutes": a.minutes}, indent=2))
+        a.json.write_text(json.dumps({"rows": rows, "real_val_nn_rms": ref_nn, "real_val_encoder": ref_enc,
+                                             "minutes": a.minutes}, indent=2))
     return 0
 
 
