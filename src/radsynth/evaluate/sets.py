@@ -46,6 +46,8 @@ import numpy as np
 
 from radsynth.core.errors import RadsynthInputError
 from radsynth.generators.data import IMAGE_SUFFIXES, MANIFEST_SUFFIXES, patient_id, read_image, resize_image
+from radsynth.generators.data import _is_image
+from radsynth.generators.data import _stem as _strip_suffix
 from radsynth.io.atomic import sha256_file
 
 ROLES = ("real", "synthetic", "test")
@@ -183,18 +185,6 @@ def _norm_modality(v: Any) -> str | None:
 
 def _truthy(v: Any) -> bool:
     return v is True or (isinstance(v, str) and v.strip().lower() in ("true", "1", "yes"))
-
-
-def _is_image(path: Path) -> bool:
-    return path.is_file() and not path.name.startswith(".") and path.name.lower().endswith(IMAGE_SUFFIXES)
-
-
-def _strip_suffix(name: str) -> str:
-    low = name.lower()
-    for suf in sorted(IMAGE_SUFFIXES, key=len, reverse=True):
-        if low.endswith(suf):
-            return name[: -len(suf)]
-    return name
 
 
 def _rel(path: Path, base: Path) -> str:
