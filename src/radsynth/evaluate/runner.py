@@ -204,11 +204,12 @@ def evaluate(
         import torch
 
         torch.set_num_threads(cfg.threads)
-    if cfg.encoder != "pixel":  # a bad encoder name fails now, before anything is read or written
+    encoder = None
+    if cfg.encoder != "pixel":  # a bad encoder name fails now, before anything is read or written; loaded once
         from radsynth.metrics.encoder import load_encoder
 
         try:
-            load_encoder(cfg.encoder)
+            encoder = load_encoder(cfg.encoder, num_threads=cfg.threads or 1)
         except RadsynthInputError as exc:
             raise RadsynthInputError("--encoder", cfg.encoder, f"'pixel' or {exc.accepted}", exc.hint) from None
     kw = {"image_size": cfg.image_size, "modality": modality, "progress": progress}
@@ -216,7 +217,8 @@ def evaluate(
     if test is not None:
         sets["test"] = load_eval_set(test, "test", **kw)
     r, s, t, notes = harmonise(sets["real"], sets["synthetic"], sets.get("test"))
-    ctx = EvalContext(config=cfg, real=r, synthetic=s, test=t, notes=list(notes), log=log, progress=progress)
+    ctx = EvalContext(config=cfg, real=r, synthetic=s, test=t, notes=list(notes), log=log, progress=progress,
+                      _encoder=encoder)
     fps = {k: v.fingerprint for k, v in ctx.sets().items()}
 
     out_p.mkdir(parents=True, exist_ok=True)

@@ -93,12 +93,9 @@ def c2st_auc(
 
 def _check_array(a: Any, name: str) -> None:
     """A non-empty image stack (N, H, W) or (N, 1, H, W); the rest is checked by ``prepare_images``."""
-    if not isinstance(a, np.ndarray):
-        raise RadsynthInputError(name, type(a).__name__, "a numpy array (N, H, W) of grey images in [0, 1]")
-    if a.ndim not in (3, 4) or (a.ndim == 4 and a.shape[1] != 1):
-        raise RadsynthInputError(name, f"array of shape {a.shape}", "shape (N, H, W) or (N, 1, H, W)")
-    if a.shape[0] == 0:
-        raise RadsynthInputError(name, f"empty array of shape {a.shape}", "at least one image (N, H, W) in [0, 1]")
+    from radsynth.metrics.patient_bootstrap import _check_images
+
+    _check_images(a, name)
 
 
 def _as_groups(groups: Sequence[Any] | np.ndarray | None, n: int, name: str) -> np.ndarray:
