@@ -3,7 +3,7 @@
 Steps (all on ``../shared/data/cxr-pneumonia``; nothing is downloaded):
 
 1. Synthetic set: ``--n-per-class`` images per class sampled from ``--model`` (default the
-   shipped ``cxr-ddpm-64``; DPM-Solver++ 25 steps at the model's default guidance) into
+   shipped ``cxr-ddpm-64``; the model's measured default sampler, steps and guidance) into
    ``WORK/synthetic/<CLASS>`` (reused when present; ``--synthetic DIR`` uses a folder you made).
 2. Held-out manifest ``WORK/test_manifest.csv``: the ``test`` split with a ``pathogen``
    attribute read from the file names (none / bacteria / virus) for the fairness section.

@@ -63,9 +63,10 @@ def test_resume_through_cli(trained: tuple[Path, Path], tmp_path: Path) -> None:
 
     m2 = tmp_path / "m2"
     shutil.copytree(model, m2)
-    res = cli("train", "--data", data, "--out", m2, "--max-steps", "6", "--resume", *TINY_ARGS)
+    res = cli("train", "--data", data, "--out", m2, "--max-steps", "6", "--lr-decay-steps", "2", "--resume", *TINY_ARGS)
     assert res.exit_code == 0, res.output
-    assert json.loads((m2 / "config.json").read_text())["training"]["steps"] == 6
+    doc = json.loads((m2 / "config.json").read_text())["training"]
+    assert doc["steps"] == 6 and doc["lr_decay_steps"] == 2
 
 
 def test_sample_is_byte_identical(trained: tuple[Path, Path], tmp_path: Path) -> None:
@@ -87,6 +88,25 @@ def test_sample_is_byte_identical(trained: tuple[Path, Path], tmp_path: Path) ->
     t = read_manifest(outs[0] / "manifest.parquet").to_pylist()
     assert [r["kind"] for r in t] == ["image"] * 3 and {r["format"] for r in t} == {"png"}
     assert all(r["label_bright"] and not r["label_dark"] for r in t) and {r["seed"] for r in t} == {5}
+
+
+def test_sample_uses_the_models_measured_sampler_defaults(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    import shutil
+
+    _, model = trained
+    m = tmp_path / "m"
+    shutil.copytree(model, m, ignore=shutil.ignore_patterns("checkpoint"))
+    doc = json.loads((m / "config.json").read_text())
+    doc["sampling_defaults"] = {"sampler": "dpm++sde", "steps": 3, "guidance": 2.0}
+    (m / "config.json").write_text(json.dumps(doc))
+    res = cli("sample", "--model", m, "--n", "2", "--out", tmp_path / "a", "--no-progress")
+    assert res.exit_code == 0, (res.output, res.exception)
+    run = json.loads((tmp_path / "a" / "sampling.json").read_text())
+    assert (run["sampler"], run["steps"], run["guidance"]) == ("dpm++sde", 3, 2.0)
+    res = cli("sample", "--model", m, "--n", "2", "--sampler", "ddim", "--out", tmp_path / "b", "--no-progress")
+    assert res.exit_code == 0, (res.output, res.exception)
+    run = json.loads((tmp_path / "b" / "sampling.json").read_text())
+    assert (run["sampler"], run["steps"], run["guidance"]) == ("ddim", 50, 2.0)  # ddim's own step default
 
 
 def test_sample_errors(trained: tuple[Path, Path], tmp_path: Path) -> None:
@@ -118,7 +138,9 @@ def test_train_errors(tmp_path: Path) -> None:
     assert_user_error(cli("train", "--data", good, "--out", tmp_path / "o6", "--resume", *TINY_ARGS), "--resume")
     heldout = make_class_folder(tmp_path / "cxr" / "test", n_per_class=2)
     assert_user_error(cli("train", "--data", heldout, "--out", tmp_path / "o7", *TINY_ARGS), "--data", "test")
-    assert not any((tmp_path / f"o{i}").exists() for i in range(1, 8))
+    res = cli("train", "--data", good, "--out", tmp_path / "o8", "--max-steps", "10", "--lr-decay-steps", "11", *TINY_ARGS)
+    assert_user_error(res, "--lr-decay-steps", "11", "0..10")
+    assert not any((tmp_path / f"o{i}").exists() for i in range(1, 9))
 
 
 def test_cli_exit_code_in_a_real_process(tmp_path: Path) -> None:

@@ -32,14 +32,14 @@ class Oracle(torch.nn.Module):
         return (x - a.sqrt() * c) / (1 - a).sqrt()
 
 
-@pytest.mark.parametrize("sampler, steps", [("ddim", 10), ("dpm++", 8), ("ddpm", None)])
+@pytest.mark.parametrize("sampler, steps", [("ddim", 10), ("dpm++", 8), ("dpm++sde", 8), ("ddpm", None)])
 @pytest.mark.parametrize("label", [0, 1])
 def test_samplers_recover_the_oracle_target(sampler: str, steps: int | None, label: int) -> None:
     out = sample_images(Oracle(), CFG, [label] * 3, n=3, seed=0, sampler=sampler, steps=steps, precision="fp32")
     np.testing.assert_allclose(out, TARGET[label], atol=2e-3)
 
 
-@pytest.mark.parametrize("sampler", ["ddim", "dpm++"])
+@pytest.mark.parametrize("sampler", ["ddim", "dpm++", "dpm++sde"])
 @pytest.mark.parametrize("w, expected", [(0.0, 0.0), (0.5, 0.3), (1.0, 0.6), (1.5, 0.9)])
 def test_guidance_scale(sampler: str, w: float, expected: float) -> None:
     out = sample_images(Oracle(), CFG, [1, 1], n=2, seed=3, sampler=sampler, steps=10, guidance=w, precision="fp32")
@@ -86,7 +86,7 @@ def test_dpmpp_dynamic_thresholding_bounds_x0_for_pixel_data_only() -> None:
     assert torch.all(torch.sign(out[x0 != 0]) == torch.sign(x0[x0 != 0]))  # order/sign kept, only rescaled
 
 
-@pytest.mark.parametrize("sampler, steps", [("ddim", 5), ("dpm++", 5), ("ddpm", None)])
+@pytest.mark.parametrize("sampler, steps", [("ddim", 5), ("dpm++", 5), ("dpm++sde", 5), ("ddpm", None)])
 def test_sampling_is_deterministic(sampler: str, steps: int | None) -> None:
     cfg = DDPMConfig.create(**TINY, classes=("a", "b"), num_train_timesteps=20)
     torch.manual_seed(0)
@@ -113,3 +113,24 @@ def test_sampler_argument_errors() -> None:
     assert resolve_steps(CFG, "ddpm", None) == 100
     with pytest.raises(RadsynthInputError, match="--guidance"):
         sample_images(Oracle(), CFG, [0], n=1, seed=0, guidance=-1.0)
+
+
+def test_sde_sampler_draws_fresh_noise_from_the_seed() -> None:
+    """dpm++sde differs from the deterministic dpm++ on a real (untrained) network, repeats per seed."""
+    net = build_unet(CFG).eval()
+    kw = dict(n=2, steps=6, precision="fp32", guidance=1.0)
+    a = sample_images(net, CFG, [0, 1], seed=3, sampler="dpm++sde", **kw)
+    assert np.array_equal(a, sample_images(net, CFG, [0, 1], seed=3, sampler="dpm++sde", **kw))
+    assert not np.allclose(a, sample_images(net, CFG, [0, 1], seed=3, sampler="dpm++", **kw), atol=1e-3)
+    assert not np.allclose(a, sample_images(net, CFG, [0, 1], seed=4, sampler="dpm++sde", **kw), atol=1e-3)
+
+
+def test_model_sampler_defaults() -> None:
+    from radsynth.generators.samplers import FALLBACK_SAMPLER, model_sampler
+
+    doc = {"sampling_defaults": {"sampler": "dpm++sde", "steps": 30, "guidance": 3}}
+    assert model_sampler(doc, None, None) == ("dpm++sde", 30)
+    assert model_sampler(doc, "dpm++sde", None) == ("dpm++sde", 30)
+    assert model_sampler(doc, "ddim", None) == ("ddim", None)  # another sampler: its own default steps
+    assert model_sampler(doc, None, 12) == ("dpm++sde", 12)
+    assert model_sampler({}, None, None) == (FALLBACK_SAMPLER, None)

@@ -113,3 +113,32 @@ def test_ema_warmup_decay() -> None:
             expected = d * expected + (1 - d) * v
     assert float(ema.module.weight.detach()) == pytest.approx(expected, rel=1e-6)
     assert expected == pytest.approx((2 * 2 / 11 + 4 * 9 / 11) * 3 / 12 + 8 * 9 / 12)
+
+
+def test_lr_decay_schedule_warmup_constant_then_linear() -> None:
+    from pydantic import ValidationError
+
+    from radsynth.generators.loop import lr_at
+
+    tc = TrainConfig(lr=1e-3, warmup_steps=4, max_steps=20, lr_decay_steps=5)
+    lrs = [lr_at(s, tc) for s in range(20)]
+    assert lrs[:4] == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3])  # warm-up
+    assert lrs[4:15] == pytest.approx([1e-3] * 11)  # constant until the last 5 steps
+    assert lrs[15:] == pytest.approx([1e-3, 8e-4, 6e-4, 4e-4, 2e-4])  # linear, last step lr / N
+    assert lr_at(19, tc.model_copy(update={"lr_decay_steps": 0})) == 1e-3  # default: no decay
+    with pytest.raises(ValidationError, match="lr_decay_steps"):
+        TrainConfig(max_steps=10, lr_decay_steps=11)
+
+
+def test_resume_into_a_decay_phase_matches_one_run(tmp_path: Path) -> None:
+    """A run stopped before its decay phase and resumed with --max-steps/--lr-decay-steps follows the
+    exact curve of one uninterrupted run with that schedule (the schedule depends on the step only)."""
+    x, y = _data()
+    tc = TrainConfig(batch_size=5, max_steps=10, lr_decay_steps=4, warmup_steps=2, ckpt_every=100, lr=1e-3)
+    full = train(CFG, tc, x, y, tmp_path / "full")
+    first = train(CFG, tc.model_copy(update={"max_steps": 6, "lr_decay_steps": 0}), x, y, tmp_path / "split")
+    res = train(CFG, tc, x, y, tmp_path / "split", resume=True)
+    assert first.losses == full.losses[:6] and res.losses == full.losses
+    flat = train(CFG, tc.model_copy(update={"lr_decay_steps": 0}), x, y, tmp_path / "flat")
+    # decayed lr from step index 7 on (3 steps left < 4); its first effect is on the loss of index 8
+    assert flat.losses[:8] == full.losses[:8] and flat.losses[8] != full.losses[8]

@@ -108,6 +108,9 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out exactly where it stopped."),
     max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="Wall-clock budget of this run (min)."),
     max_steps: int = typer.Option(50_000, "--max-steps", help="Total optimisation steps."),
+    lr_decay_steps: int = typer.Option(0, "--lr-decay-steps", help="Anneal the learning rate linearly over the last N "
+                                       "of --max-steps (0: constant). On --resume, set --max-steps to the current "
+                                       "step + N to finish a run with a decay phase."),
     batch_size: int = typer.Option(32, "--batch-size"),
     lr: float = typer.Option(2e-4, "--lr", help="AdamW learning rate."),
     seed: int = typer.Option(0, "--seed"),
@@ -129,8 +132,8 @@ def train(
     from radsynth.generators.cli import train_command
 
     train_command(data=data, out=out, arch=arch, image_size=image_size, condition=condition, resume=resume,
-                  max_minutes=max_minutes, max_steps=max_steps, batch_size=batch_size, lr=lr, seed=seed,
-                  channels=channels, val_fraction=val_fraction, precision=precision, device=device,
+                  max_minutes=max_minutes, max_steps=max_steps, lr_decay_steps=lr_decay_steps, batch_size=batch_size,
+                  lr=lr, seed=seed, channels=channels, val_fraction=val_fraction, precision=precision, device=device,
                   threads=threads, progress=progress, data_licence=data_licence, attributes=attributes, ae_steps=ae_steps,
                   echo=typer.echo)
 
@@ -146,9 +149,11 @@ def sample(
                                                   "was trained on (repeatable); others stay unknown."),
     guidance: Optional[float] = typer.Option(None, "--guidance", help="Classifier-free guidance w (1 = plain "
                                              "conditional; default: the model card's measured default, else 1)."),
-    steps: Optional[int] = typer.Option(None, "--steps", help="Sampler steps (ddim 50, dpm++ 25, ddpm all); "
+    steps: Optional[int] = typer.Option(None, "--steps", help="Sampler steps (ddim 50, dpm++/dpm++sde 25, ddpm all); "
                                         "diffusion models only."),
-    sampler: str = typer.Option("dpm++", "--sampler", help="dpm++ (default, 25 steps), ddim (50 steps) or ddpm (full chain)."),
+    sampler: Optional[str] = typer.Option(None, "--sampler", help="dpm++sde (stochastic DPM-Solver++, 25 steps), dpm++ "
+                                          "(25 steps), ddim (50 steps) or ddpm (full chain); default: the model's "
+                                          "measured default (model card), else dpm++."),
     seed: int = typer.Option(0, "--seed"),
     batch_size: int = typer.Option(64, "--batch-size"),
     precision: str = typer.Option("bf16", "--precision", help="bf16 (autocast) or fp32."),

@@ -63,6 +63,7 @@ def train_command(
     resume: bool = False,
     max_minutes: float | None = None,
     max_steps: int = 50_000,
+    lr_decay_steps: int = 0,
     batch_size: int = 32,
     lr: float = 2e-4,
     seed: int = 0,
@@ -95,6 +96,10 @@ def train_command(
         raise RadsynthInputError("--precision", precision, "bf16, fp32")
     if max_minutes is not None and not max_minutes > 0:
         raise RadsynthInputError("--max-minutes", max_minutes, "a positive number of minutes")
+    if max_steps < 1:
+        raise RadsynthInputError("--max-steps", max_steps, "a positive number of steps")
+    if not 0 <= lr_decay_steps <= max_steps:
+        raise RadsynthInputError("--lr-decay-steps", lr_decay_steps, f"0..{max_steps} (the last N of --max-steps)")
     ch = _parse_ints("--channels", channels) if channels else None
     mod = arch_module(arch)
     extra: dict[str, Any] = {}
@@ -143,7 +148,8 @@ def train_command(
             (a, tuple(sorted({it.attribute(a) for it in ds.items} - {""}))) for a in attr_names)
     cfg = mod.config_for_training(image_size=image_size, classes=ds.classes if condition == "class" else (),
                                   channels=ch, **extra)
-    tcfg = TrainConfig(batch_size=batch_size, lr=lr, max_steps=max_steps, max_minutes=max_minutes, seed=seed,
+    tcfg = TrainConfig(batch_size=batch_size, lr=lr, max_steps=max_steps, lr_decay_steps=lr_decay_steps,
+                       max_minutes=max_minutes, seed=seed,
                        precision=precision)  # type: ignore[arg-type]
     train_idx, val_idx = patient_split([it.patient for it in ds.items], val_fraction, seed)
 
@@ -226,7 +232,7 @@ def sample_command(
     attribute: list[str] | None = None,
     guidance: float | None = None,
     steps: int | None = None,
-    sampler: str = "dpm++",
+    sampler: str | None = None,
     seed: int = 0,
     batch_size: int = 64,
     precision: str = "bf16",
@@ -259,6 +265,9 @@ def sample_command(
     if not guidance >= 0:
         raise RadsynthInputError("--guidance", guidance, "a number >= 0 (1 = conditional model, no extra guidance)")
     if "sampler" in opts:
+        from radsynth.generators.samplers import model_sampler
+
+        sampler, steps = model_sampler(doc, sampler, steps)  # the model's measured defaults when not given
         n_steps: int | None = mod.resolve_sampling_steps(cfg, sampler, steps)
     else:
         if steps is not None:

@@ -65,8 +65,10 @@ class DDPMCohortConfig(BaseModel):
     model: str = Field(description="model name (see `radsynth models list`) or path to a model folder "
                                    "(a relative path is relative to the working directory of the build)")
     image_size: int | None = Field(None, ge=8, description="must equal the model's image size (pixels); default: it")
-    sampler: Literal["ddim", "dpm++", "ddpm"] = "dpm++"
-    steps: int | None = Field(None, ge=1, description="sampler steps (ddim 50, dpm++ 25, ddpm all)")
+    sampler: Literal["ddim", "dpm++", "dpm++sde", "ddpm"] | None = Field(
+        None, description="diffusion sampler; default: the model's measured default (model card), else dpm++")
+    steps: int | None = Field(None, ge=1, description="sampler steps (ddim 50, dpm++/dpm++sde 25, ddpm all; "
+                                                      "default: the model's)")
     guidance: float | None = Field(None, ge=0.0, le=50.0, description="classifier-free guidance w (1 = plain "
                                    "conditional; default: the model's measured default, else 1)")
     class_label_map: dict[str, str] = Field(default_factory=dict, description="spec label name -> model class")
@@ -142,7 +144,7 @@ class LearnedCohortGenerator:
                                      "Use generator learned-2d for any architecture.")
         if not self._diffusion(entry.arch):
             c = self.config
-            if c.steps is not None or c.guidance not in (None, 1.0) or c.sampler != "dpm++":
+            if c.steps is not None or c.guidance not in (None, 1.0) or c.sampler is not None:
                 raise RadsynthInputError("generator.params", {"sampler": c.sampler, "steps": c.steps, "guidance": c.guidance},
                                          f"the defaults: a {entry.arch} model samples in one pass, without guidance")
         return entry
@@ -171,7 +173,14 @@ class LearnedCohortGenerator:
             return None
         mod = arch_module(e.arch)
         mcfg = config_from_dict(e.config["model"])
-        return mod.resolve_sampling_steps(mcfg, self.config.sampler, self.config.steps)
+        sampler, steps = self._sampler_steps()
+        return mod.resolve_sampling_steps(mcfg, sampler, steps)
+
+    def _sampler_steps(self) -> tuple[str, int | None]:
+        """(sampler, steps asked) of a diffusion model: the spec's, else the model's measured defaults."""
+        from radsynth.generators.samplers import model_sampler
+
+        return model_sampler(self._model_entry.config, self.config.sampler, self.config.steps)
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -247,7 +256,7 @@ class LearnedCohortGenerator:
 
         e, cfg = self._model_entry, self.config
         steps = self._steps()
-        how = (f"{cfg.sampler}, {steps} steps, classifier-free guidance w = {self._guidance():g}, {cfg.precision}"
+        how = (f"{self._sampler_steps()[0]}, {steps} steps, classifier-free guidance w = {self._guidance():g}, {cfg.precision}"
                if steps is not None else f"one network pass, {cfg.precision}")
         return "\n".join([
             f"- Learned generator: {ARCH_TITLES.get(e.arch, e.arch)} `{e.name}` ({e.image_size}x{e.image_size}, classes "
@@ -283,7 +292,8 @@ class LearnedCohortGenerator:
             mcfg, net = self._net
             steps = self._steps()
             labels = None if cls is None else [mcfg.label_index(cls)]
-            kw = {} if steps is None else {"sampler": cfg.sampler, "steps": steps, "guidance": self._guidance()}
+            kw = {} if steps is None else {"sampler": self._sampler_steps()[0], "steps": steps,
+                                           "guidance": self._guidance()}
             img = arch_module(mcfg.arch).sample(net, mcfg, labels, n=1, seed=plan.seed, batch_size=1,
                                                 precision=cfg.precision, device="cpu", **kw)[0]
         finally:
@@ -293,7 +303,7 @@ class LearnedCohortGenerator:
         image = ImageRecord(
             array=display_to_xz(unit), affine=affine, modality="DX", sequence="", units="a.u.",
             acquisition={"pixel_spacing_mm": cfg.pixel_spacing_mm, "architecture": mcfg.arch,
-                         **({} if steps is None else {"sampler": cfg.sampler, "steps": steps,
+                         **({} if steps is None else {"sampler": self._sampler_steps()[0], "steps": steps,
                                                       "guidance": self._guidance()})},
         )
         prov = Provenance(

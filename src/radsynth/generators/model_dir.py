@@ -211,7 +211,10 @@ def write_model_dir(
         "## Training",
         "",
         f"- steps: {result.step} (stopped by {result.stopped}); batch {train_settings.get('batch_size')}, "
-        f"lr {train_settings.get('lr')}, EMA decay {train_settings.get('ema_decay')}, "
+        f"lr {train_settings.get('lr')}"
+        + (f" (linear decay over the last {train_settings['lr_decay_steps']} of {train_settings.get('max_steps')} steps)"
+           if train_settings.get("lr_decay_steps") else "")
+        + f", EMA decay {train_settings.get('ema_decay')}, "
         f"precision {train_settings.get('precision')}, seed {train_settings.get('seed')}",
         f"- wall time: {result.wall_s / 60:.1f} min in all; last session {result.images_per_s:.1f} images/s",
         f"- hardware: {hw}",

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from radsynth.core.errors import RadsynthError, RadsynthInputError
 from radsynth.generators import loop
@@ -58,6 +58,8 @@ class TrainConfig(BaseModel):
     warmup_steps: int = Field(100, ge=0)
     weight_decay: float = Field(0.0, ge=0)
     max_steps: int = Field(50_000, ge=1)
+    #: anneal the learning rate linearly over the last ``lr_decay_steps`` of ``max_steps`` (0: constant lr)
+    lr_decay_steps: int = Field(0, ge=0)
     max_minutes: float | None = Field(None, gt=0)
     ema_decay: float = Field(0.999, ge=0, lt=1)
     seed: int = 0
@@ -67,6 +69,12 @@ class TrainConfig(BaseModel):
     val_images: int = Field(256, ge=1)
     ckpt_every: int = Field(500, ge=1)
     grad_clip: float = Field(1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _decay_within_run(self) -> TrainConfig:
+        if self.lr_decay_steps > self.max_steps:
+            raise ValueError(f"lr_decay_steps {self.lr_decay_steps} exceeds max_steps {self.max_steps}")
+        return self
 
 
 @dataclass
