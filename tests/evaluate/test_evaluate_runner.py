@@ -92,6 +92,14 @@ def test_metrics_json_has_c2st_auc_and_every_section(result):
     assert m["config"]["seed"] == 0 and len(m["inputs"]) == 3
 
 
+def test_fidelity_reports_excess_grain_against_its_reference(result):
+    m = result.section("fidelity").metrics
+    syn, ref = m["synthetic_vs_real"]["excess_grain"], m["heldout_vs_real"]["excess_grain"]
+    # all three fixture sets carry the same pixel noise (sigma 0.05): none is grainier than real training images
+    assert syn["n_excess"] <= 0.1 * m["synthetic_vs_real"]["n_b"] and ref["rate"] <= 0.1
+    assert syn["ci"][0] <= syn["rate"] <= syn["ci"][1] and syn["quantile"] == 0.99
+
+
 def test_planted_copies_are_flagged(result):
     mem = result.section("memorisation").metrics["pixel"]
     flagged_idx = {c["synthetic_index"] for c in mem["closest"] if c["memorised"]}

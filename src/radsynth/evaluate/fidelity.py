@@ -14,8 +14,10 @@ biased by sample size), so:
   subsets;
 * precision / recall / density / coverage (Naeem et al., ICML 2020): realism and diversity
   separately;
-* encoder-free checks: grey-value histogram distance (W1, Jensen-Shannon) and radially
-  averaged power spectrum distance (mean |log10| ratio per ring).
+* encoder-free checks: grey-value histogram distance (W1, Jensen-Shannon), radially
+  averaged power spectrum distance (mean |log10| ratio per ring) and excess grain (share of
+  images with more fine-scale noise than 99 % of the real training images,
+  :mod:`radsynth.metrics.grain`: noise-like samples that global statistics miss).
 
 The plain verdict compares the matched-n FID with the reference: <= 1.5x "close to new real
 scans", <= 3x "noticeably further", above "far". These cut-offs are radsynth's reading, not
@@ -63,6 +65,13 @@ def _pair(fa: np.ndarray, fb: np.ndarray, xa: np.ndarray, xb: np.ndarray, ctx: E
     out["intensity"] = {"w1": it.w1, "js_divergence_bits": it.js_divergence, "mean_a": it.mean_real,
                         "mean_b": it.mean_synthetic, "std_a": it.std_real, "std_b": it.std_synthetic}
     out["spectrum_distance_log10"] = sp.distance
+    if xa.shape[0] >= 20:
+        from radsynth.metrics.grain import excess_grain_rate
+
+        g = excess_grain_rate(xa, xb)
+        out["excess_grain"] = {"rate": g.rate, "ci": list(g.ci), "n_excess": g.n_excess, "quantile": g.quantile}
+    else:
+        out["excess_grain"] = None
     out["_plots"] = (it, sp)
     return out
 
@@ -114,6 +123,9 @@ def run(ctx: EvalContext) -> SectionResult:
     def prdc_txt(d, key):
         return "-" if d is None else num(d[key])
 
+    def grain_txt(d):
+        return "-" if d is None else f"{d['rate']:.3f} [{d['ci'][0]:.3f}, {d['ci'][1]:.3f}]"
+
     cols = ("metric", "synthetic vs real training", "real held-out vs real training (reference)")
     rows = [
         ("images compared", f"{res['n_b']} vs {res['n_a']}", "-" if ref is None else f"{ref['n_b']} vs {ref['n_a']}"),
@@ -131,6 +143,8 @@ def run(ctx: EvalContext) -> SectionResult:
          "-" if ref is None else num(ref["intensity"]["js_divergence_bits"], 4)),
         ("power-spectrum distance (mean |log10|)", num(res["spectrum_distance_log10"], 4),
          "-" if ref is None else num(ref["spectrum_distance_log10"], 4)),
+        ("excess grain (share noisier than 99 % of real training images)", grain_txt(res["excess_grain"]),
+         "-" if ref is None else grain_txt(ref["excess_grain"])),
     ]
     tables = [Table("Distances to the real training set", cols, tuple(rows),
                     note=f"Encoder: {metrics['encoder']} ({metrics['feature_dim']} features). Lower is closer for "
@@ -179,6 +193,9 @@ def run(ctx: EvalContext) -> SectionResult:
         if res["prdc"] is not None:
             verdict += (f" Precision {res['prdc']['precision']:.2f} (realism), coverage "
                         f"{res['prdc']['coverage']:.2f} (diversity).")
+        if res["excess_grain"] is not None and res["excess_grain"]["rate"] > 0.05:
+            verdict += (f" {res['excess_grain']['rate']:.0%} of the synthetic images are grainier than 99 % of "
+                        "real ones (noise-like texture).")
     else:
         level = "info"
         verdict = (f"FID {num(res['fid'], 2)} to the real training set; no held-out reference "
