@@ -62,20 +62,22 @@ def default_data() -> Path:
     return shared_data_dir() / "cxr-pneumonia" / "train"
 
 
-def real_reference(data: Path, work: Path, split: str, per_class: int) -> dict[str, np.ndarray]:
-    """Up to ``per_class`` real images per class of the model's ``split`` ("train" or "val", from its
-    ``training_files.json``) at 64 px in [0, 1] (a fixed random subset): the realism reference."""
+def real_reference(data: Path, work: Path, per_class: dict[str, int]) -> dict[str, dict[str, np.ndarray]]:
+    """Real images of the model's own splits, ``{split: {class: (n, 64, 64) in [0, 1]}}``: up to
+    ``per_class[split]`` per class (a fixed random subset) of the files its ``training_files.json``
+    lists under that split ("train": the realism reference; "val": patients it did not train on)."""
     from radsynth.generators.data import load_images, scan_class_folder
 
-    files = json.loads((work / "training_files.json").read_text())
-    paths = {f["path"] for f in files if f["split"] == split}
-    ds = scan_class_folder(data, require_classes=2)
-    out = {}
-    for ci, c in enumerate(ds.classes):
-        items = [it for it in ds.items if it.label_index == ci and
-                 (str(it.path.relative_to(data)) in paths or str(it.path) in paths)]
-        pick = np.sort(np.random.default_rng(0).permutation(len(items))[:per_class])
-        out[c] = (load_images([items[i] for i in pick], 64)[:, 0] + 1.0) / 2.0
+    split_of = {f["path"]: f["split"] for f in json.loads((work / "training_files.json").read_text())}
+    ds = scan_class_folder(data, require_classes=2)  # one scan for both splits
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for split, k in per_class.items():
+        out[split] = {}
+        for ci, c in enumerate(ds.classes):
+            items = [it for it in ds.items
+                     if it.label_index == ci and split_of.get(it.path.relative_to(data).as_posix()) == split]
+            pick = np.sort(np.random.default_rng(0).permutation(len(items))[:k])
+            out[split][c] = (load_images([items[i] for i in pick], 64)[:, 0] + 1.0) / 2.0
     return out
 
 
@@ -160,10 +162,9 @@ def main(argv: list[str] | None = None) -> int:
                 else ln for ln in text]
         card.write_text("\n".join(text) + "\n")
     guidances = [float(v) for v in a.guidance.split(",") if v.strip()]
-    reference = real_reference(a.data, a.work, "train", 1200)
-    val = real_reference(a.data, a.work, "val", a.n_eval)
+    real = real_reference(a.data, a.work, {"train": 1200, "val": a.n_eval})
     results, samples, real_row = evaluate(a.work, guidances, a.n_eval, a.eval_seed, a.threads, a.sampler, a.steps,
-                                          reference, val)
+                                          real["train"], real["val"])
 
     def worst(w: float) -> float:
         return min(r["rate"] for r in results[w]["per_class"].values())

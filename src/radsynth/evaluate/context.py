@@ -80,9 +80,9 @@ class EvalContext:
         rng = np.random.default_rng([self.config.seed, salt])
         if labels is None:
             return np.sort(rng.choice(n, size=k, replace=False))
-        from radsynth.metrics.patient_sampling import stratified_subset as _stratified_subset
+        from radsynth.metrics.patient_sampling import stratified_subset
 
-        return np.sort(_stratified_subset(np.asarray(labels), k, rng))
+        return np.sort(stratified_subset(np.asarray(labels), k, rng))
 
     # ------------------------------------------------------------ features
 

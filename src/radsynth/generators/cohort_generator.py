@@ -292,19 +292,17 @@ class LearnedCohortGenerator:
             mcfg, net = self._net
             steps = self._steps()
             labels = None if cls is None else [mcfg.label_index(cls)]
-            kw = {} if steps is None else {"sampler": self._sampler_steps()[0], "steps": steps,
-                                           "guidance": self._guidance()}
+            how = {} if steps is None else {"sampler": self._sampler_steps()[0], "steps": steps,
+                                            "guidance": self._guidance()}
             img = arch_module(mcfg.arch).sample(net, mcfg, labels, n=1, seed=plan.seed, batch_size=1,
-                                                precision=cfg.precision, device="cpu", **kw)[0]
+                                                precision=cfg.precision, device="cpu", **how)[0]
         finally:
             torch.set_num_threads(threads)
         unit = np.clip((img.astype(np.float32) + np.float32(1.0)) * np.float32(0.5), 0.0, 1.0).astype(np.float32)
         affine = projection_affine(cfg.pixel_spacing_mm)
         image = ImageRecord(
             array=display_to_xz(unit), affine=affine, modality="DX", sequence="", units="a.u.",
-            acquisition={"pixel_spacing_mm": cfg.pixel_spacing_mm, "architecture": mcfg.arch,
-                         **({} if steps is None else {"sampler": self._sampler_steps()[0], "steps": steps,
-                                                      "guidance": self._guidance()})},
+            acquisition={"pixel_spacing_mm": cfg.pixel_spacing_mm, "architecture": mcfg.arch, **how},
         )
         prov = Provenance(
             generator=self.name, generator_version=self.version,

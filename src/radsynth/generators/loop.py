@@ -35,14 +35,14 @@ from radsynth.core.errors import RadsynthError, RadsynthInputError
 
 def lr_at(step: int, tcfg: Any) -> float:
     """Learning rate of step ``step`` (counted from 0): linear warm-up over ``warmup_steps``, then constant,
-    then -- when ``tcfg.lr_decay_steps`` (optional field) is N > 0 -- a linear decay over the last N of
+    then -- when ``tcfg.lr_decay_steps`` is N > 0 -- a linear decay over the last N of
     ``max_steps`` steps, from ``lr`` down to ``lr / N`` at the final step (a warmup-stable-decay schedule:
     Hägele et al. 2024, "Scaling laws and compute-optimal training beyond fixed training durations", arXiv:2405.18392).
     """
     lr = float(tcfg.lr)
     if tcfg.warmup_steps and step < tcfg.warmup_steps:
         lr = tcfg.lr * (step + 1) / tcfg.warmup_steps
-    n_decay = int(getattr(tcfg, "lr_decay_steps", 0) or 0)
+    n_decay = tcfg.lr_decay_steps
     if n_decay:
         left = tcfg.max_steps - step  # steps left including this one
         if left < n_decay:

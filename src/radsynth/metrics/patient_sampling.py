@@ -118,5 +118,3 @@ def stratified_subset(y: np.ndarray, n: int, rng: np.random.Generator) -> np.nda
     out = [rng.choice(np.flatnonzero(y == c), size=t, replace=False) for c, t in zip(classes, take, strict=True)]
     return np.sort(np.concatenate(out))
 
-
-_stratified_subset = stratified_subset  # former private name (shortcut test, evaluate)

@@ -311,7 +311,7 @@ class ShortcutTest:
         from radsynth.generators.data import resize_image
         from radsynth.metrics.classifier import prepare_images
         from radsynth.metrics.patient_bootstrap import _check_groups, _check_images, _check_labels
-        from radsynth.metrics.patient_sampling import stratified_subset as _stratified_subset
+        from radsynth.metrics.patient_sampling import stratified_subset
 
         _check_images(images, name)
         n = len(images)
@@ -328,7 +328,7 @@ class ShortcutTest:
                                          f"array of shape {m.shape}", f"one boolean mask per image, shape {shape}")
         idx = np.arange(n)
         if self.max_images is not None and n > self.max_images:
-            idx = _stratified_subset(y, self.max_images, np.random.default_rng([self.seed, 23]))
+            idx = stratified_subset(y, self.max_images, np.random.default_rng([self.seed, 23]))
         x = prepare_images(images[idx], self.config, name)
         if m is not None:
             s = self.config.image_size

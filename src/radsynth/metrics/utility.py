@@ -117,8 +117,7 @@ from radsynth.metrics.patient_bootstrap import (  # noqa: F401 - re-exported: sh
     weighted_auc,
 )
 
-from radsynth.metrics.patient_sampling import (  # noqa: E402,F401 - re-exported: tests, shortcut, evaluate
-    _stratified_subset,
+from radsynth.metrics.patient_sampling import (  # noqa: E402,F401 - re-exported for callers of the utility API
     duplicate_to_count,
     patient_strata,
     sample_patient_fraction,
@@ -441,7 +440,7 @@ class UtilityStudy:
                     syn_all = np.arange(ys.size)
                     if self.synthetic_ratio is not None:
                         k = max(2, int(round(self.synthetic_ratio * tr.size)))
-                        syn_all = _stratified_subset(ys, k, np.random.default_rng([s, int(f * 1e6), 17]))
+                        syn_all = stratified_subset(ys, k, np.random.default_rng([s, int(f * 1e6), 17]))
                 for arm in self.arms:
                     if arm == "real":
                         jobs.append(_Job(arm, f, s, tr, np.empty(0, np.int64), "real", va, n_pat))
