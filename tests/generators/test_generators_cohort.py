@@ -145,8 +145,35 @@ def test_class_label_map_and_negative_class(tiny_model: Path) -> None:
     assert cls(config).label_classes(["finding"]) == ({"finding": "DARK"}, "BRIGHT")
 
 
+def test_build_with_dicom_writes_a_valid_dx(tiny_model: Path, tmp_path: Path) -> None:
+    """formats [png, dicom]: each subject also gets a DX For Presentation with the PNG's pixels, marked synthetic."""
+    import shutil
+    import subprocess
+
+    import pydicom
+
+    d = spec_dict(tiny_model)
+    d.update(n_subjects=2, outputs={"formats": ["png", "dicom"]})
+    res = cli("cohort", "build", write(tmp_path, d), "--out", tmp_path / "out", "--no-progress")
+    assert res.exit_code == 0, (res.output, res.exception)
+    rows = pq.read_table(tmp_path / "out" / "manifest.parquet").to_pylist()
+    dx = [r for r in rows if r["format"] == "dicom"]
+    assert len(dx) == 2 and {r["kind"] for r in dx} == {"image"} and {r["modality"] for r in dx} == {"DX"}
+    path = tmp_path / "out" / "subjects/sub-0001/dicom/dx/image.dcm"
+    ds = pydicom.dcmread(path)
+    assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.1.1" and ds.Modality == "DX"
+    assert ds.ConversionType == "SYN" and str(ds.PatientName) == "SYNTHETIC^sub-0001"
+    assert ds.private_block(0x0011, "RADSYNTH 1.0")[0x01].value == "ddpm-2d"
+    assert list(ds.PatientOrientation) == ["L", "F"] and [float(v) for v in ds.ImagerPixelSpacing] == [1.0, 1.0]
+    assert "ViewPosition" not in ds and "KVP" not in ds  # unknown for a learned model: left out
+    png = np.asarray(Image.open(tmp_path / "out" / "subjects/sub-0001/png/sub-0001_dx.png"))
+    assert np.array_equal(ds.pixel_array, png)  # same [0, 1] -> 0..65535 scale, same display orientation
+    if shutil.which("dciodvfy"):
+        out = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True, timeout=60)
+        assert [ln for ln in (out.stdout + out.stderr).splitlines() if ln.startswith("Error")] == []
+
+
 BAD = {
-    "dicom for 2D": (lambda d: d["outputs"].update(formats=["png", "dicom"]), "outputs.formats", "dicom"),
     "label not a class": (lambda d: d.update(labels={"pneumonia": 0.5}), "labels.pneumonia", "BRIGHT"),
     "map to unknown class": (lambda d: d["generator"]["params"].update(class_label_map={"bright": "PNEUMONIA"}),
                              "generator.params.class_label_map.bright", "PNEUMONIA"),

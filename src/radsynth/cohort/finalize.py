@@ -15,7 +15,6 @@ from radsynth.core.errors import RadsynthError
 
 
 def manifest_rows(spec: CohortSpec, metas: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    from radsynth.io.atomic import sha256_file
 
     rows: list[dict[str, Any]] = []
     attr_names = sorted(set(spec.attributes) | {k for m in metas for k in m["attributes"]})
@@ -28,6 +27,7 @@ def manifest_rows(spec: CohortSpec, metas: list[dict[str, Any]]) -> list[dict[st
             "generator": prov["generator"],
             "generator_version": prov["generator_version"],
             "config_hash": prov["config_hash"],
+            "plausibility_flags": _n_flags(meta),
         }
         base.update({f"label_{k}": bool(meta["labels"].get(k, False)) for k in sorted(spec.labels)})
         base.update({f"attr_{k}": meta["attributes"].get(k) for k in attr_names})
@@ -48,6 +48,31 @@ def manifest_rows(spec: CohortSpec, metas: list[dict[str, Any]]) -> list[dict[st
             )
             rows.append(row)
     return rows
+
+
+def _n_flags(meta: dict[str, Any]) -> int | None:
+    p = meta.get("plausibility")
+    return None if p is None else len(p.get("flags", []))
+
+
+def plausibility_lines(metas: list[dict[str, Any]]) -> list[str]:
+    """Dataset-card lines: how many subjects were checked, flagged and redrawn, and which checks failed."""
+    checked = [m for m in metas if m.get("plausibility") is not None]
+    if not checked:
+        return ["- Not applicable: this generator has no anatomy to check."]
+    ref = sorted({str(m["plausibility"].get("reference", "")) for m in checked})
+    flagged = [m for m in checked if m["plausibility"].get("flags")]
+    redrawn = [m for m in checked if m["plausibility"].get("redraws")]
+    lines = [
+        f"- Checked {len(checked)} subjects against the ranges of the real anatomy they came from"
+        f" (reference: {', '.join(ref)}): structure volumes, centroids and left/right relations.",
+        f"- Flagged: {len(flagged)} subjects; redrawn (cohort option `plausibility.reject`): {len(redrawn)}"
+        f" ({sum(int(m['plausibility'].get('redraws', 0)) for m in redrawn)} redraws in all).",
+    ]
+    checks = Counter(f"{f.get('structure')}: {f.get('check')}" for m in flagged for f in m["plausibility"]["flags"])
+    for name, count in sorted(checks.items())[:20]:
+        lines.append(f"  - {name}: {count} subjects")
+    return lines
 
 
 def finalize(spec: CohortSpec, out: Path) -> tuple[Path, Path]:
@@ -138,6 +163,9 @@ def dataset_card(spec: CohortSpec, metas: list[dict[str, Any]], rows: list[dict[
         "| subject | type | subtype | side | region / territory | volume |",
         "|---|---|---|---|---|---|",
         *(finding_lines or ["| - | none | | | | |"]),
+        "",
+        "## Anatomy plausibility",
+        *plausibility_lines(metas),
         "",
         "## How it was made",
         gen_desc or f"Generator `{spec.generator.name}` with the parameters in `spec.yaml`.",

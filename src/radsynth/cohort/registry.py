@@ -15,6 +15,9 @@ from radsynth.core.errors import RadsynthInputError
 BUILTIN_GENERATORS = MappingProxyType(
     {
         "mri-brain": "radsynth.physics.mri.brain_generator:BrainMRIGenerator",
+        "ct-chest": "radsynth.physics.ct.chest_generator:ChestCTGenerator",
+        "ct-head": "radsynth.physics.ct.head_generator:HeadCTGenerator",
+        "xray-chest": "radsynth.physics.xray.chest_generator:ChestXrayGenerator",
         "ddpm-2d": "radsynth.generators.cohort_generator:DDPMCohortGenerator",
         "learned-2d": "radsynth.generators.cohort_generator:LearnedCohortGenerator",
     }

@@ -115,7 +115,7 @@ def build_subject(spec_text: str, index: int, out: str) -> int:
         return index
     tmp = Path(tempfile.mkdtemp(prefix=f".{plan.subject_id}{_TMP_MARK}", dir=subjects))
     try:
-        record = generator.generate(plan)
+        record, plan = generate_plausible(generator, spec, plan)
         write_subject(record, plan, tmp)
         _fsync_tree(tmp)
         try:
@@ -128,6 +128,29 @@ def build_subject(spec_text: str, index: int, out: str) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return index
+
+
+def generate_plausible(generator: Any, spec: CohortSpec, plan: Any) -> tuple[Any, Any]:
+    """Generate one subject; with ``plausibility.reject``, redraw flagged anatomy deterministically.
+
+    Redraw ``k`` uses the seed ``child_seed(plan.seed, "redraw:k")``: a pure function of the
+    subject's own seed, so the result does not depend on workers or order. The written
+    plan (and so the manifest's ``seed``) is the one actually used; ``redraws`` is recorded.
+    """
+    from dataclasses import replace
+
+    from radsynth.core.rng import child_seed
+
+    record = generator.generate(plan)
+    redraws = 0
+    while (spec.plausibility.reject and record.plausibility is not None and record.plausibility.get("flags")
+           and redraws < spec.plausibility.max_redraws):
+        redraws += 1
+        plan = replace(plan, seed=child_seed(plan.seed, f"redraw:{redraws}"))
+        record = generator.generate(plan)
+    if record.plausibility is not None:
+        record.plausibility = {**record.plausibility, "redraws": redraws}
+    return record, plan
 
 
 def _fsync_tree(folder: Path) -> None:

@@ -97,6 +97,18 @@ class OutputSpec(_Strict):
     dicom_subjects: int | None = Field(default=None, ge=0)
 
 
+class PlausibilitySpec(_Strict):
+    """Anatomy plausibility checks (generators with anatomy: structure volumes, centroids, left/right).
+
+    Every checked subject's flags go into its ``subject.json``, the manifest (``plausibility_flags``)
+    and the dataset card. With ``reject: true`` a flagged subject is redrawn from a seed derived
+    deterministically from its own (``redraw:1``, ``redraw:2``, ...), at most ``max_redraws`` times.
+    """
+
+    reject: bool = False
+    max_redraws: int = Field(10, ge=1, le=100)
+
+
 class CohortSpec(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
     description: str = ""
@@ -109,6 +121,7 @@ class CohortSpec(_Strict):
     exclusive_labels: list[list[str]] = Field(default_factory=list)
     attributes: dict[str, AttributeSpec] = Field(default_factory=dict)
     outputs: OutputSpec = Field(default_factory=OutputSpec)
+    plausibility: PlausibilitySpec = Field(default_factory=PlausibilitySpec)
 
     @field_validator("labels")
     @classmethod

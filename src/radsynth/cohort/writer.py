@@ -3,11 +3,18 @@
 Layout (BIDS-like) inside the subject folder::
 
     anat/<sid>_<seq>.nii.gz        images (NIfTI, synthetic-marked header; 2D images: <sid>_dx.nii.gz)
-    masks/<sid>_<mask>.nii.gz      label map and lesion masks, same grid
-    png/<sid>_<seq>_axial.png      16-bit previews (and mask previews); 2D images: png/<sid>_dx.png, whole image
-    dicom/<seq>/NNNN.dcm           MR series (when the subject has DICOM)
-    dicom/seg/seg.dcm              DICOM SEG of the lesion masks
+    masks/<sid>_<mask>.nii.gz      label map and lesion masks, same grid (2D masks: 2D NIfTI)
+    png/<sid>_<seq>_axial.png      16-bit previews (and mask previews); 2D images and masks: png/<sid>_dx.png,
+                                   png/<sid>_<mask>.png, whole image in display orientation
+    dicom/<seq>/slice_NNNN.dcm     MR or CT series (by the image's modality), when the subject has DICOM
+    dicom/<seq>/image.dcm          DX radiograph (modality DX/CR, 2D image)
+    dicom/seg/seg.dcm              DICOM SEG of the binary masks over the first image on their grid (a mask
+                                   named <seq>_<name> goes with image <seq>, e.g. PA_lung_nodule); masks
+                                   of another image: dicom/seg/seg_<seq>.dcm
     subject.json                   plan, labels, attributes, findings, provenance, files
+
+<seq> is the image's sequence, or its modality in lower case when it has none
+("dx", "ct"); a repeated name gets "_<n>" (n = image number, 1-based).
 
 Returns the subject metadata (also saved as subject.json) listing every file with its sha256.
 """
@@ -21,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from radsynth.cohort.generator import SubjectPlan
+from radsynth.core.errors import RadsynthInputError
 from radsynth.core.records import SubjectRecord, canonical_json
 
 
@@ -45,12 +53,13 @@ def write_subject(subject: SubjectRecord, plan: SubjectPlan, subject_dir: Path) 
     prov = subject.provenance.to_dict()
     files: list[tuple[Path, dict[str, Any]]] = []
 
+    stems = _stems(subject)
     if "nifti" in plan.formats:
         (subject_dir / "anat").mkdir(parents=True, exist_ok=True)
         if subject.masks:
             (subject_dir / "masks").mkdir(parents=True, exist_ok=True)
-        for im in subject.images:
-            p = subject_dir / "anat" / f"{sid}_{_stem(im)}.nii.gz"
+        for im, stem in zip(subject.images, stems):
+            p = subject_dir / "anat" / f"{sid}_{stem}.nii.gz"
             write_nifti(p, im.array, im.affine, description=f"{im.modality} {im.sequence}", provenance=prov,
                         quantise=True)
             files.append((p, dict(kind="image", format="nifti", modality=im.modality, sequence=im.sequence)))
@@ -62,9 +71,9 @@ def write_subject(subject: SubjectRecord, plan: SubjectPlan, subject_dir: Path) 
     if "png" in plan.formats:
         (subject_dir / "png").mkdir(parents=True, exist_ok=True)
         centre = _preview_index(subject)
-        for im in subject.images:
+        for im, stem in zip(subject.images, stems):
             if im.array.ndim == 2:  # a 2D image (e.g. DX): the whole image, full 16-bit range, not a preview
-                p = subject_dir / "png" / f"{sid}_{_stem(im)}.png"
+                p = subject_dir / "png" / f"{sid}_{stem}.png"
                 _write_png_2d(p, im, prov)
                 files.append((p, dict(kind="image", format="png", modality=im.modality, sequence=im.sequence)))
                 continue
@@ -72,42 +81,18 @@ def write_subject(subject: SubjectRecord, plan: SubjectPlan, subject_dir: Path) 
             write_preview(p, im.array, plane="axial", index=centre, provenance=prov)
             files.append((p, dict(kind="preview", format="png", modality=im.modality, sequence=im.sequence)))
         for m in subject.masks:
+            if m.array.ndim == 2:  # a 2D (x, z) mask: whole, in the display orientation of its 2D image
+                p = subject_dir / "png" / f"{sid}_{m.name}.png"
+                # an (x, 1, z) volume's coronal slice 0 is exactly projection_for_display(mask)
+                write_mask_preview(p, np.asarray(m.array)[:, None, :], plane="coronal", index=0, provenance=prov)
+                files.append((p, dict(kind="mask", format="png", modality="SEG", sequence=m.name)))
+                continue
             p = subject_dir / "png" / f"{sid}_{m.name}_axial.png"
             write_mask_preview(p, m.array, plane="axial", index=centre, provenance=prov)
             files.append((p, dict(kind="preview", format="png", modality="SEG", sequence=m.name)))
 
     if "dicom" in plan.formats:
-        from radsynth.io.dicom_seg import write_seg
-        from radsynth.io.dicom_series import write_mr_series
-
-        source_paths: list[Path] = []
-        for n, im in enumerate(subject.images, start=1):
-            paths = write_mr_series(
-                subject_dir / "dicom" / im.sequence,
-                im,
-                subject_id=sid,
-                study_key=f"{prov['config_hash']}/{sid}",
-                series_number=n,
-                series_description=f"SYNTHETIC {im.sequence}",
-                provenance=prov,
-                patient_sex=_sex(subject.attributes.get("sex")),
-                patient_age_years=_age(subject.attributes.get("age_years")),
-            )
-            files += [(p, dict(kind="dicom_series", format="dicom", modality=im.modality, sequence=im.sequence)) for p in paths]
-            if n == 1:
-                source_paths = paths
-        lesion_masks = [m for m in subject.masks if not m.is_labelmap and np.any(m.array)]
-        if lesion_masks:
-            seg = write_seg(
-                subject_dir / "dicom" / "seg" / "seg.dcm",
-                source_paths,
-                lesion_masks,
-                affine=subject.affine,
-                series_number=len(subject.images) + 1,
-                provenance=prov,
-            )
-            if seg is not None:
-                files.append((Path(seg), dict(kind="dicom_seg", format="dicom", modality="SEG", sequence="lesions")))
+        files += _write_dicom(subject, subject_dir, stems, prov)
 
     meta = {
         "subject_id": sid,
@@ -116,6 +101,7 @@ def write_subject(subject: SubjectRecord, plan: SubjectPlan, subject_dir: Path) 
         "labels": subject.labels,
         "attributes": subject.attributes,
         "findings": subject.findings,
+        "plausibility": subject.plausibility,
         "provenance": prov,
         "formats": list(plan.formats),
         "images": [
@@ -130,6 +116,83 @@ def write_subject(subject: SubjectRecord, plan: SubjectPlan, subject_dir: Path) 
     meta_path = subject_dir / "subject.json"
     meta_path.write_text(json.dumps(json.loads(canonical_json(meta)), indent=1, sort_keys=True) + "\n")
     return meta
+
+
+def _write_dicom(
+    subject: SubjectRecord, subject_dir: Path, stems: list[str], prov: dict[str, Any]
+) -> list[tuple[Path, dict[str, Any]]]:
+    """DICOM by modality (MR -> MR series, CT -> CT series, DX/CR -> DX), then SEG(s) of the lesion masks."""
+    from radsynth.io.dicom_seg import write_seg
+
+    sid = subject.subject_id
+    files: list[tuple[Path, dict[str, Any]]] = []
+    common = dict(subject_id=sid, study_key=f"{prov['config_hash']}/{sid}", provenance=prov,
+                  patient_sex=_sex(subject.attributes.get("sex")),
+                  patient_age_years=_age(subject.attributes.get("age_years")))
+    sources: list[tuple[tuple[int, ...], list[Path], Any]] = []  # (grid shape, files, image) per image
+    for n, (im, stem) in enumerate(zip(subject.images, stems), start=1):
+        folder = subject_dir / "dicom" / stem
+        if im.modality == "MR":
+            from radsynth.io.dicom_series import write_mr_series
+
+            paths = write_mr_series(folder, im, series_number=n, series_description=f"SYNTHETIC {im.sequence}",
+                                    **common)
+            kind = "dicom_series"
+        elif im.modality == "CT":
+            from radsynth.io.dicom_ct import write_ct_series
+
+            desc = f"SYNTHETIC {im.sequence}" if "CT" in im.sequence.upper() else f"SYNTHETIC CT {im.sequence}".strip()
+            paths = write_ct_series(folder, im, series_number=n, series_description=desc, **common)
+            kind = "dicom_series"
+        elif im.modality in ("DX", "CR"):
+            from radsynth.io.dicom_dx import write_dx
+
+            desc = f"SYNTHETIC radiograph {im.sequence}".strip()
+            paths = [write_dx(folder / "image.dcm", im, series_number=n, series_description=desc, **common)]
+            kind = "image"
+        else:
+            raise RadsynthInputError(f"images[{n - 1}].modality", im.modality, "MR, CT, DX or CR for DICOM output")
+        files += [(p, dict(kind=kind, format="dicom", modality=im.modality, sequence=im.sequence)) for p in paths]
+        sources.append((tuple(im.array.shape), paths, im))
+
+    lesion_masks = [m for m in subject.masks if not m.is_labelmap and np.any(m.array)]
+    groups: dict[int, list[Any]] = {}  # source image index -> its masks, in order of first appearance
+    for m in lesion_masks:
+        groups.setdefault(_mask_source(m, sources), []).append(m)
+    for g, (n, masks) in enumerate(groups.items()):
+        _, paths, im = sources[n]
+        seg = write_seg(
+            subject_dir / "dicom" / "seg" / ("seg.dcm" if g == 0 else f"seg_{stems[n]}.dcm"),
+            paths,
+            masks,
+            affine=im.affine if im.array.ndim == 2 else subject.affine,
+            series_number=len(subject.images) + 1 + g,
+            provenance=prov,
+        )
+        if seg is not None:
+            files.append((Path(seg), dict(kind="dicom_seg", format="dicom", modality="SEG", sequence="lesions")))
+    return files
+
+
+def _mask_source(mask: Any, sources: list[tuple[tuple[int, ...], list[Path], Any]]) -> int:
+    """Index of the image a mask's SEG references: among the images on the mask's grid, the one whose
+    sequence prefixes the mask name (``PA_lung_nodule`` -> the ``PA`` radiograph), else the first."""
+    shape = tuple(mask.array.shape)
+    match = [n for n, (grid, _, _) in enumerate(sources) if grid == shape]
+    if not match:
+        raise RadsynthInputError(f"mask {mask.name!r} shape", list(shape),
+                                 f"the grid of one of the subject's images {[list(s[0]) for s in sources]}")
+    named = [n for n in match if sources[n][2].sequence and mask.name.startswith(f"{sources[n][2].sequence}_")]
+    return named[0] if named else match[0]
+
+
+def _stems(subject: SubjectRecord) -> list[str]:
+    """File-name part of each image (:func:`_stem`), made unique by appending ``_<n>`` to a repeated one."""
+    out: list[str] = []
+    for n, im in enumerate(subject.images, start=1):
+        stem = _stem(im)
+        out.append(stem if stem not in out else f"{stem}_{n}")
+    return out
 
 
 def _stem(im: Any) -> str:

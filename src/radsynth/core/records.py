@@ -133,7 +133,9 @@ class SubjectRecord:
     ``labels`` are the subject-level ground-truth labels (e.g. ``{"tumour": True}``);
     ``attributes`` the demographic/anatomical attributes (``age_years``, ``sex``, ...);
     ``findings`` lists each lesion with its mask name, volume (mL), location and parameters.
-    Every image and mask shares ``affine`` and shape.
+    ``plausibility`` (generators with anatomy) holds the anatomy plausibility check:
+    ``{"reference": name, "flags": [{structure, check, value, allowed}, ...], "redraws": n}``.
+    Every image and mask shares ``affine`` and shape (2D images: 2D masks on their grid).
     """
 
     subject_id: str
@@ -145,6 +147,7 @@ class SubjectRecord:
     attributes: dict[str, Any]
     provenance: Provenance
     findings: list[dict[str, Any]] = field(default_factory=list)
+    plausibility: dict[str, Any] | None = None
 
     def image(self, sequence: str) -> ImageRecord:
         for im in self.images:

@@ -34,3 +34,9 @@ def child_rng(rng_seed: int, stream: str) -> np.random.Generator:
     """Generator for a named stream under an explicit integer seed."""
     ss = np.random.SeedSequence(entropy=int(rng_seed), spawn_key=(stream_id(stream),))
     return np.random.default_rng(ss)
+
+
+def child_seed(rng_seed: int, stream: str) -> int:
+    """A 63-bit integer seed derived from ``rng_seed`` for a named purpose (e.g. a redraw)."""
+    ss = np.random.SeedSequence(entropy=int(rng_seed), spawn_key=(stream_id(stream),))
+    return int(ss.generate_state(2, dtype=np.uint32).astype(np.uint64) @ np.array([1, 2**32], dtype=np.uint64)) & (2**63 - 1)

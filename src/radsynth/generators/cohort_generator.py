@@ -25,7 +25,9 @@ Geometry: the model's image (rows top->bottom, columns left->right, as displayed
 is stored as a 2D array in (x, z) order, like a frontal (coronal) projection in
 radiological display (patient's right on image left, superior at top), with a
 nominal ``pixel_spacing_mm`` (the model has no physical scale). Values are in
-[0, 1] (the model's [-1, 1] mapped linearly), units "a.u.", modality DX.
+[0, 1] (the model's [-1, 1] mapped linearly), units "a.u.", modality DX; DICOM
+output is a DX For Presentation with only what is known (no view, kVp or
+distances; Imager Pixel Spacing = the nominal pixel size).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from radsynth import __version__
 from radsynth.cohort.generator import SubjectPlan
 from radsynth.core.errors import RadsynthInputError
 from radsynth.core.records import ImageRecord, Provenance, SubjectRecord
+from radsynth.io.png import display_to_xz  # noqa: F401 - re-exported (inverse of projection_for_display)
 
 
 class AnyLabel:
@@ -95,11 +98,6 @@ def projection_affine(spacing_mm: float) -> np.ndarray:
     return a
 
 
-def display_to_xz(display: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`radsynth.io.png.projection_for_display`: D[r, c] -> a[x, z]."""
-    return np.ascontiguousarray(np.asarray(display)[::-1, ::-1].T)
-
-
 class LearnedCohortGenerator:
     """Learned 2D generator: one model sample per subject (see module docstring)."""
 
@@ -117,12 +115,11 @@ class LearnedCohortGenerator:
     # ------------------------------------------------------------ validation
     @classmethod
     def check_spec(cls, spec: Any, config: DDPMCohortConfig) -> None:
-        """Spec checks that need the model: model found, image size, labels -> classes, output formats."""
-        if "dicom" in spec.outputs.formats:
-            raise RadsynthInputError(
-                "outputs.formats", list(spec.outputs.formats), "nifti, png",
-                "DICOM is not yet supported for 2D generators (ddpm-2d).",
-            )
+        """Spec checks that need the model: model found, image size, labels -> classes.
+
+        Every output format works: DICOM writes each image as a DX For Presentation
+        (:func:`radsynth.io.dicom_dx.write_dx`, nominal Imager Pixel Spacing).
+        """
         gen = cls(config)
         gen._model_entry  # noqa: B018 - resolves the model, raises RadsynthInputError
         gen.label_classes(sorted(spec.labels), spec.exclusive_labels)

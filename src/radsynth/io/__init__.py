@@ -1,4 +1,4 @@
-"""Output writers: NIfTI, 16-bit PNG, DICOM MR series, DICOM SEG and the manifest.
+"""Output writers: NIfTI, 16-bit PNG, DICOM MR and CT series, DICOM DX radiographs, DICOM SEG and the manifest.
 
 Every writer is *deterministic* (same inputs -> byte-identical file, in any
 process: no timestamps, no random UIDs, no current dates) and *atomic* (the
@@ -58,6 +58,8 @@ _LAZY = {
     "sagittal_slice_for_display": "png",
     "uid_from": "dicom_uids",
     "write_mr_series": "dicom_series",
+    "write_ct_series": "dicom_ct",
+    "write_dx": "dicom_dx",
     "write_seg": "dicom_seg",
     "MANIFEST_COLUMNS": "manifest",
     "write_manifest": "manifest",

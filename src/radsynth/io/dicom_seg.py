@@ -1,16 +1,22 @@
 """Deterministic DICOM Segmentation (SEG, BINARY) of lesion masks with highdicom.
 
 One segment per *binary* mask (label maps are skipped: the SEG carries the
-lesion ground truth). Frames are built from the mask exactly as
-:mod:`radsynth.io.dicom_series` builds the source MR frames (same canonical
+lesion ground truth). Frames of 3D masks are built exactly as
+:mod:`radsynth.io.dicom_series` builds the source MR/CT frames (same canonical
 reorientation, same pixel order), and the plane positions are checked against
-the source files' Image Position (Patient).
+the source files' Image Position (Patient). 2D ``(x, z)`` masks over a DX
+(:mod:`radsynth.io.dicom_dx`) make a single-frame SEG in the DX's display
+orientation (:func:`radsynth.io.png.projection_for_display`), without Frame of
+Reference, like its source.
 
 Segment coding (SNOMED CT, DICOM CID 7150/7151): category "Morphologically
 Abnormal Structure" (49755003) with type Neoplasm (108369006) for tumour
 masks, Necrosis (6574001), Edema (79654002), Infarct (55641003), else Lesion
-(52988006); "brain"/"anatomy" masks get "Anatomical Structure" (91723000) /
-Brain (12738006). The algorithm is AUTOMATIC, identified as
+(52988006); chest/head CT lesions: Nodule (27925004), Hemorrhage (50960005)
+(both Morphologically Abnormal Structure), Pleural effusion (60046008) and Lung
+consolidation (95436008) (category Finding, 404684003); "brain"/"anatomy" masks
+get "Anatomical Structure" (91723000) / Brain (12738006), "lung" masks Lung
+(39607008), "heart" masks Heart (80891009). The algorithm is AUTOMATIC, identified as
 ``radsynth <generator>`` with a private family code (scheme ``99RADSYNTH``):
 the mask is simulation ground truth, not the output of an image-analysis method.
 
@@ -53,6 +59,7 @@ from radsynth.io.dicom_series import (
     volume_to_frames,
 )
 from radsynth.io.dicom_uids import uid_from
+from radsynth.io.png import projection_for_display
 
 #: Fixed Content Date/Time (Type 1 in SEG): a constant placeholder, never "now".
 SEG_CONTENT_DATE = "20000101"
@@ -62,6 +69,7 @@ _MAS = codes.SCT.MorphologicallyAbnormalStructure
 _INFARCT = hd.sr.CodedConcept("55641003", "SCT", "Infarct")
 _ANATOMY = hd.sr.CodedConcept("91723000", "SCT", "Anatomical Structure")
 _BRAIN = hd.sr.CodedConcept("12738006", "SCT", "Brain")
+_CONSOLIDATION = hd.sr.CodedConcept("95436008", "SCT", "Lung consolidation")
 ALGORITHM_FAMILY = hd.sr.CodedConcept("SIMULATION", "99RADSYNTH", "Simulation ground truth")
 
 _RULES: tuple[tuple[tuple[str, ...], Any, Any], ...] = (
@@ -69,7 +77,13 @@ _RULES: tuple[tuple[tuple[str, ...], Any, Any], ...] = (
     (("necro",), _MAS, codes.SCT.Necrosis),
     (("oedema", "edema"), _MAS, codes.SCT.Edema),
     (("tumour", "tumor", "neoplasm", "glioma", "enhanc", "mass"), _MAS, codes.SCT.Neoplasm),
+    (("nodule",), _MAS, codes.SCT.Nodule),
+    (("haemorrhage", "hemorrhage", "bleed"), _MAS, codes.SCT.Hemorrhage),
+    (("effusion",), codes.SCT.Finding, codes.SCT.PleuralEffusion),
+    (("consolidation", "pneumonia"), codes.SCT.Finding, _CONSOLIDATION),
     (("brain", "anatomy", "parenchyma"), _ANATOMY, _BRAIN),
+    (("lung",), _ANATOMY, codes.SCT.Lung),
+    (("heart",), _ANATOMY, codes.SCT.Heart),
 )
 
 
@@ -84,12 +98,52 @@ def segment_codes(name: str) -> tuple[Any, Any]:
 
 def _read_sources(source_paths: Sequence[str | os.PathLike[str]]) -> list[pydicom.Dataset]:
     if not source_paths:
-        raise RadsynthInputError("source_paths", [], "the MR slice files written by write_mr_series")
+        raise RadsynthInputError("source_paths", [], "the MR/CT slice files or the DX file radsynth wrote")
     datasets = [pydicom.dcmread(os.fspath(p), stop_before_pixels=True) for p in source_paths]
     series = {str(ds.SeriesInstanceUID) for ds in datasets}
     if len(series) != 1:
         raise RadsynthInputError("source_paths", sorted(series), "files of one series")
     return sorted(datasets, key=lambda ds: int(ds.InstanceNumber))
+
+
+def _frames_3d(binary: Sequence[MaskRecord], sources: list[pydicom.Dataset], affine: np.ndarray) -> np.ndarray:
+    """(slices, rows, cols, segments) frames of 3D masks, checked against the source series geometry."""
+    src = sources[0]
+    frames = []
+    can_affine = affine
+    for m in binary:
+        vol, can_affine = canonicalize(np.asarray(m.array) != 0, affine)
+        frames.append(volume_to_frames(vol))
+    pixel_array = np.stack(frames, axis=-1).astype(np.uint8)  # (slices, rows, cols, segments)
+    n_slices, rows, cols, _ = pixel_array.shape
+    if (n_slices, rows, cols) != (len(sources), int(src.Rows), int(src.Columns)):
+        raise RadsynthInputError(
+            "masks shape", binary[0].array.shape,
+            f"the source series grid ({len(sources)} slices of {src.Rows}x{src.Columns})",
+        )  # fmt: skip
+    geom = series_geometry(can_affine, vol.shape)
+    src_pos = np.array([[float(v) for v in ds.ImagePositionPatient] for ds in sources])
+    if not np.allclose(src_pos, geom.positions_lps, atol=1e-3):
+        raise RadsynthInputError(
+            "affine", affine.tolist(), "the affine of the image the source series was written from"
+        )
+    return pixel_array
+
+
+def _frames_2d(binary: Sequence[MaskRecord], sources: list[pydicom.Dataset]) -> np.ndarray:
+    """(1, rows, cols, segments) frame of 2D (x, z) masks over one 2D source image (e.g. a DX written by
+    :func:`radsynth.io.dicom_dx.write_dx`), in the same display orientation as that image's frame."""
+    src = sources[0]
+    if len(sources) != 1 or "ImagePositionPatient" in src:
+        raise RadsynthInputError("source_paths", len(sources), "one 2D image (DX) for 2D masks")
+    frames = [projection_for_display(np.asarray(m.array) != 0) for m in binary]
+    pixel_array = np.stack(frames, axis=-1)[np.newaxis].astype(np.uint8)
+    if pixel_array.shape[1:3] != (int(src.Rows), int(src.Columns)):
+        raise RadsynthInputError(
+            "masks shape", binary[0].array.shape,
+            f"the source image grid ({src.Columns}x{src.Rows} as (x, z))",
+        )  # fmt: skip
+    return pixel_array
 
 
 def _make_deterministic(seg: hd.seg.Segmentation, sop_uid: str) -> None:
@@ -122,10 +176,12 @@ def write_seg(
     sop_instance_uid: str | None = None,
     synthetic_data_tag: bool = False,
 ) -> Path | None:
-    """Write the binary ``masks`` as one DICOM SEG over the MR series ``source_paths``.
+    """Write the binary ``masks`` as one DICOM SEG over the MR/CT series or DX image ``source_paths``.
 
     ``affine`` is the voxel-to-RAS affine shared by the masks and the image the
-    series was written from (masks carry no geometry of their own). UIDs default
+    series was written from (masks carry no geometry of their own). 2D ``(x, z)``
+    masks need one 2D source image (a DX) on the same grid: one frame in that
+    image's display orientation, without Frame of Reference (as its source). UIDs default
     to name-based ones derived from the source series and ``series_number``.
     Returns ``None`` (and writes nothing) when there is no non-empty binary mask.
     """
@@ -137,25 +193,15 @@ def write_seg(
     src = sources[0]
     affine = np.asarray(affine, dtype=np.float64)
     shape = binary[0].array.shape
-    frames = []
-    can_affine = affine
     for m in binary:
-        if m.array.shape != shape or m.array.ndim != 3:
-            raise RadsynthInputError(f"mask {m.name!r} shape", m.array.shape, f"3D, same as the other masks {shape}")
-        vol, can_affine = canonicalize(np.asarray(m.array) != 0, affine)
-        frames.append(volume_to_frames(vol))
-    pixel_array = np.stack(frames, axis=-1).astype(np.uint8)  # (slices, rows, cols, segments)
-    n_slices, rows, cols, _ = pixel_array.shape
-    if (n_slices, rows, cols) != (len(sources), int(src.Rows), int(src.Columns)):
-        raise RadsynthInputError(
-            "masks shape", shape, f"the source series grid ({len(sources)} slices of {src.Rows}x{src.Columns})"
-        )
-    geom = series_geometry(can_affine, vol.shape)
-    src_pos = np.array([[float(v) for v in ds.ImagePositionPatient] for ds in sources])
-    if not np.allclose(src_pos, geom.positions_lps, atol=1e-3):
-        raise RadsynthInputError(
-            "affine", affine.tolist(), "the affine of the image the source series was written from"
-        )
+        if m.array.shape != shape or m.array.ndim not in (2, 3):
+            raise RadsynthInputError(
+                f"mask {m.name!r} shape", m.array.shape, f"2D or 3D, same as the other masks {shape}"
+            )
+    if len(shape) == 2:
+        pixel_array = _frames_2d(binary, sources)
+    else:
+        pixel_array = _frames_3d(binary, sources, affine)
 
     series_number = int(series_number)
     series_uid = series_instance_uid or uid_from("radsynth", str(src.SeriesInstanceUID), "seg", str(series_number))
@@ -204,5 +250,7 @@ def write_seg(
         omit_empty_frames=True,
     )
     _make_deterministic(seg, sop_uid)
+    if "FrameOfReferenceUID" not in seg and "PatientOrientation" in src:
+        seg.PatientOrientation = src.PatientOrientation  # General Image, Type 2C without a patient frame
     add_synthetic_marking(seg, provenance, synthetic_data_tag=synthetic_data_tag)
     return atomic_write_bytes(path, dataset_bytes(seg))

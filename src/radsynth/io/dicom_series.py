@@ -412,13 +412,7 @@ def write_mr_series(
     """
     if image.modality != "MR":
         raise RadsynthInputError("image.modality", image.modality, "MR", "Use the writer for that modality.")
-    if image.array.ndim != 3:
-        raise RadsynthInputError("image.array.shape", image.array.shape, "a 3D (x, y, z) volume")
-    series_number = int(series_number)
-    if not 0 <= series_number <= 2**31 - 1:
-        raise RadsynthInputError("series_number", series_number, "an integer 0..2147483647")
-    check_dicom_text("series_description", series_description, 64)
-    check_dicom_text("study_key", study_key, 1024)
+    series_number = check_series_args(image, series_number, series_description, study_key)
 
     volume, affine = canonicalize(image.array, image.affine)
     geom = series_geometry(affine, volume.shape)
@@ -426,29 +420,18 @@ def write_mr_series(
     frames = volume_to_frames(quantise(volume, slope, intercept, stored_dtype))
     thickness = float(image.acquisition.get("slice_thickness_mm", geom.slice_step_mm))
 
-    study_uid = study_instance_uid(subject_id, study_key, provenance)
-    series_uid = series_instance_uid(subject_id, study_key, series_number, provenance)
-    for_uid = frame_of_reference_uid(subject_id, study_key, provenance)
-
     base = Dataset()
     base.SOPClassUID = MR_IMAGE_STORAGE
-    add_patient_study(
-        base, subject_id=subject_id, study_uid=study_uid, patient_sex=patient_sex, patient_age_years=patient_age_years
-    )
-    # General Series
-    base.Modality = "MR"
-    base.SeriesInstanceUID = series_uid
-    base.SeriesNumber = str(series_number)
-    base.SeriesDescription = series_description
+    add_series_frame(
+        base, modality="MR", subject_id=subject_id, study_key=study_key, series_number=series_number,
+        series_description=series_description, provenance=provenance, patient_sex=patient_sex,
+        patient_age_years=patient_age_years,
+    )  # fmt: skip
     base.ProtocolName = f"radsynth {image.sequence}".strip()[:64]
-    base.PatientPosition = "HFS"
     # Body Part Examined: an unpaired part, so Laterality (Type 2C) is not required.
     base.BodyPartExamined = check_dicom_text(
         "acquisition.body_part_examined", str(image.acquisition.get("body_part_examined", "HEAD")), 16
     )
-    # Frame of Reference
-    base.FrameOfReferenceUID = for_uid
-    base.PositionReferenceIndicator = ""
     add_equipment(base, provenance)
     # General Image
     base.ImageType = ["DERIVED", "SECONDARY", "OTHER"]
@@ -456,21 +439,7 @@ def write_mr_series(
     base.DerivationDescription = (
         f"Synthetic {image.sequence} MR image simulated by radsynth; not acquired from a patient"[:1024]
     )
-    base.LossyImageCompression = "00"
-    # Image Plane (per-slice position below)
-    base.PixelSpacing = [ds_str(geom.pixel_spacing_mm[0]), ds_str(geom.pixel_spacing_mm[1])]
-    base.ImageOrientationPatient = [ds_str(round(v, 10)) for v in geom.orientation_lps]
-    # Image Pixel
-    base.SamplesPerPixel = 1
-    base.PhotometricInterpretation = "MONOCHROME2"
-    base.Rows = int(frames.shape[1])
-    base.Columns = int(frames.shape[2])
-    base.BitsAllocated = 16
-    base.BitsStored = 16
-    base.HighBit = 15
-    base.PixelRepresentation = 0 if stored_dtype == np.uint16 else 1
-    base.RescaleIntercept = intercept
-    base.RescaleSlope = slope
+    add_plane_and_pixel(base, geom, frames, stored_dtype, slope, intercept)
     lo, hi = auto_window(volume)
     if hi - lo >= 1:  # Window Width shall be >= 1 (PS3.3 C.11.2.1.2)
         base.WindowCenter = ds_str((lo + hi) / 2)
@@ -481,7 +450,87 @@ def write_mr_series(
         name = agent.get("name", "") if isinstance(agent, dict) else str(agent)
         base.ContrastBolusAgent = check_dicom_text("contrast_agent", str(name or "gadolinium")[:64], 64)
     add_synthetic_marking(base, provenance, synthetic_data_tag=synthetic_data_tag)
+    return write_slices(
+        out_dir, base, frames, geom, stored_dtype, subject_id=subject_id, study_key=study_key,
+        series_number=series_number, provenance=provenance,
+    )  # fmt: skip
 
+
+# ----------------------------------------------------------------- series helpers (MR, CT)
+def check_series_args(image: ImageRecord, series_number: int, series_description: str, study_key: str) -> int:
+    """Checks shared by the axial-series writers; returns ``series_number`` as an int."""
+    if image.array.ndim != 3:
+        raise RadsynthInputError("image.array.shape", image.array.shape, "a 3D (x, y, z) volume")
+    series_number = int(series_number)
+    if not 0 <= series_number <= 2**31 - 1:
+        raise RadsynthInputError("series_number", series_number, "an integer 0..2147483647")
+    check_dicom_text("series_description", series_description, 64)
+    check_dicom_text("study_key", study_key, 1024)
+    return series_number
+
+
+def add_series_frame(
+    ds: Dataset,
+    *,
+    modality: str,
+    subject_id: str,
+    study_key: str,
+    series_number: int,
+    series_description: str,
+    provenance: dict[str, Any] | None,
+    patient_sex: str | None,
+    patient_age_years: int | None,
+    frame_of_reference: bool = True,
+    patient_position: str | None = "HFS",
+) -> None:
+    """Patient, study, General Series and (optionally) Frame of Reference modules with name-based UIDs."""
+    add_patient_study(
+        ds, subject_id=subject_id, study_uid=study_instance_uid(subject_id, study_key, provenance),
+        patient_sex=patient_sex, patient_age_years=patient_age_years,
+    )  # fmt: skip
+    ds.Modality = modality
+    ds.SeriesInstanceUID = series_instance_uid(subject_id, study_key, series_number, provenance)
+    ds.SeriesNumber = str(int(series_number))
+    ds.SeriesDescription = series_description
+    if patient_position is not None:
+        ds.PatientPosition = patient_position
+    if frame_of_reference:
+        ds.FrameOfReferenceUID = frame_of_reference_uid(subject_id, study_key, provenance)
+        ds.PositionReferenceIndicator = ""
+
+
+def add_plane_and_pixel(
+    ds: Dataset, geom: SeriesGeometry, frames: np.ndarray, stored_dtype: np.dtype, slope: str, intercept: str
+) -> None:
+    """Image Plane (all but the per-slice position) and Image Pixel modules, 16-bit MONOCHROME2, rescale."""
+    ds.LossyImageCompression = "00"
+    ds.PixelSpacing = [ds_str(geom.pixel_spacing_mm[0]), ds_str(geom.pixel_spacing_mm[1])]
+    ds.ImageOrientationPatient = [ds_str(round(v, 10)) for v in geom.orientation_lps]
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows = int(frames.shape[1])
+    ds.Columns = int(frames.shape[2])
+    ds.BitsAllocated = 16
+    ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 0 if stored_dtype == np.uint16 else 1
+    ds.RescaleIntercept = intercept
+    ds.RescaleSlope = slope
+
+
+def write_slices(
+    out_dir: str | os.PathLike[str],
+    base: Dataset,
+    frames: np.ndarray,
+    geom: SeriesGeometry,
+    stored_dtype: np.dtype,
+    *,
+    subject_id: str,
+    study_key: str,
+    series_number: int,
+    provenance: dict[str, Any] | None,
+) -> list[Path]:
+    """One file per frame, ``out_dir/slice_0001.dcm`` ..., each written atomically (SOP class from ``base``)."""
     out = Path(out_dir)
     paths: list[Path] = []
     for k in range(frames.shape[0]):
@@ -494,7 +543,7 @@ def write_mr_series(
         ds.ImagePositionPatient = [ds_str(round(float(v), 6)) for v in pos]
         ds.SliceLocation = ds_str(round(float(pos @ geom.normal_lps), 6))
         ds.PixelData = frames[k].astype(stored_dtype.newbyteorder("<"), copy=False).tobytes()
-        ds.file_meta = file_meta(MR_IMAGE_STORAGE, sop_uid)
+        ds.file_meta = file_meta(str(base.SOPClassUID), sop_uid)
         path = out / f"slice_{instance:04d}.dcm"
         paths.append(atomic_write_bytes(path, dataset_bytes(ds)))
     return paths

@@ -50,6 +50,8 @@ MANIFEST_SCHEMA = pa.schema(
         pa.field("generator", pa.string()),
         pa.field("generator_version", pa.string()),
         pa.field("config_hash", pa.string()),
+        #: anatomy plausibility flags of the subject (null: generator without anatomy checks)
+        pa.field("plausibility_flags", pa.int64()),
     ]
 )
 MANIFEST_COLUMNS: tuple[str, ...] = tuple(MANIFEST_SCHEMA.names)

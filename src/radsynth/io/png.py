@@ -78,6 +78,11 @@ def projection_for_display(image2d: np.ndarray) -> np.ndarray:
     return _to_display(a)
 
 
+def display_to_xz(display: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`projection_for_display`: display D[r, c] -> (x, z) image a[x, z]."""
+    return np.ascontiguousarray(np.asarray(display)[::-1, ::-1].T)
+
+
 def axial_slice_for_display(volume: np.ndarray, k: int | None = None) -> np.ndarray:
     """``volume[:, :, k]`` with patient's right on image left and anterior at top."""
     return slice_for_display(volume, "axial", k)

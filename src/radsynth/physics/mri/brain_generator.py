@@ -303,6 +303,10 @@ class BrainMRIGenerator:
             )
             sampled["sequences"][seq] = seq_sampled
             images.append(image)
+        from radsynth.anatomy.plausibility import check_plausibility
+
+        # anatomy plausibility on the simulated anatomy (structure volumes, centroids, left/right)
+        flags = check_plausibility(labels, affine, L.LABEL_NAMES, "brain")
         out_affine = images[0].affine
         out_labels, _ = resample_labels_to_voxel_size(labels, affine, cfg.voxel_size_mm)
         masks = self._masks(plan, out_labels, out_affine, findings)
@@ -324,6 +328,7 @@ class BrainMRIGenerator:
             attributes={**plan.attributes, "anatomy_source": sampled["labelmap"]["name"]},
             provenance=provenance,
             findings=findings,
+            plausibility={"reference": "brain", "flags": flags},
         )
 
     @staticmethod
