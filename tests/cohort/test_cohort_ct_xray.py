@@ -216,3 +216,14 @@ def test_cli_rejects_a_bad_kvp_with_exit_code_2(tmp_path):
     p.write_text(yaml.safe_dump({**CT, "generator": {"name": "ct-chest", "params": {"acquisition": {"kvp": 300}}}}))
     res = CliRunner().invoke(app, ["cohort", "validate", str(p)])
     assert res.exit_code == 2 and "kvp" in res.output
+
+
+def test_metal_implant_option_puts_titanium_in_a_thoracic_vertebra():
+    params = {"metal_implant_probability": 1.0,
+              "acquisition": {"n_views": 90, "slice_thickness_mm": 20.0, "mas": [200, 200]},
+              "anatomy": {"variation": False}}
+    spec, gen = _generator({"name": "m", "seed": 3, "n_subjects": 1, "generator": {"name": "ct-chest", "params": params}})
+    rec = gen.generate(plan_subject(spec, 0))
+    (f,) = [f for f in rec.findings if f["type"] == "metal_implant"]
+    assert f["params"]["material"] == "titanium" and rec.provenance.sampled["metal_implant"] == f["params"]
+    assert rec.image("CT").array.max() > 1000  # titanium ~ +6500 HU, partial-volumed over the 20 mm slice

@@ -124,9 +124,11 @@ def dataset_card(spec: CohortSpec, metas: list[dict[str, Any]], rows: list[dict[
         for f in m.get("findings", []):
             vol = f.get("volume_ml")
             vol_s = f"{vol.get('whole', 0):.1f} mL" if isinstance(vol, dict) else (f"{vol:.1f} mL" if vol is not None else "")
-            where = f.get("territory") or f.get("region") or ""
+            loc = f.get("location") if isinstance(f.get("location"), dict) else {}
+            where = f.get("territory") or f.get("region") or loc.get("lobe") or loc.get("region") or ""
+            side = f.get("side") or f.get("hemisphere") or loc.get("side") or ""
             finding_lines.append(f"| {m['subject_id']} | {f.get('type', '')} | {f.get('subtype', '')} | "
-                                 f"{f.get('side') or f.get('hemisphere') or ''} | {where} | {vol_s} |")
+                                 f"{side} | {where} | {vol_s} |")
     attr_lines = []
     for k in sorted(set(spec.attributes) | {a for m in metas for a in m["attributes"]}):
         vals = [m["attributes"].get(k) for m in metas]

@@ -88,6 +88,11 @@ class ChestCTConfig(_Strict):
 
     acquisition: CTAcquisitionParams = Field(default_factory=CTAcquisitionParams)
     anatomy: ChestAnatomyParams = Field(default_factory=ChestAnatomyParams)
+    metal_implant_probability: float = Field(0.0, ge=0, le=1, description="chance of a titanium pedicle screw "
+                                                                         "in a thoracic vertebra (metal streaks)")
+
+#: Label id of a metal implant in the label map.
+METAL_IMPLANT_LABEL = 1060
 
 
 def bin_z(array: np.ndarray, k: int, how: str) -> np.ndarray:
@@ -196,7 +201,9 @@ class ChestCTGenerator:
             f"- Acquisition: {a.kvp:g} kVp (SpekPy spectrum, {a.filtration_mm_al:g} mm Al), {a.mas[0]:g}-{a.mas[1]:g} mAs,"
             f" parallel beam, {a.n_views} views, polychromatic Beer-Lambert, Poisson + electronic noise, water"
             f" beam-hardening correction, FBP ({a.kernel} kernel), {a.slice_thickness_mm:g} mm slices, HU."
-            + (f" Low-dose twin at {a.low_dose_fraction:.0%} of the mAs." if a.low_dose_fraction else ""),
+            + (f" Low-dose twin at {a.low_dose_fraction:.0%} of the mAs." if a.low_dose_fraction else "")
+            + (f" Titanium pedicle screw in {self.config.metal_implant_probability:.0%} of subjects (metal streaks from"
+               " photon starvation and beam hardening)." if self.config.metal_implant_probability else ""),
         ])
 
     def limits(self) -> list[str]:
@@ -221,6 +228,18 @@ class ChestCTGenerator:
         cfg = self.config
         subject = build_chest_subject(cfg.anatomy, plan.seed, plan.labels, reference_energy_kev(), position="supine")
         vol = subject.volume
+        implant = None
+        if cfg.metal_implant_probability > 0:
+            rng = child_rng(plan.seed, "metal")
+            if rng.random() < cfg.metal_implant_probability:
+                from radsynth.physics.ct.metal import RandomMetalImplant
+
+                host = subject.anatomy_masks["thoracic_spine"]
+                implant = RandomMetalImplant(label=METAL_IMPLANT_LABEL).sample(rng, host, vol.affine)
+                vol = implant.apply(vol)
+                subject.findings.append({"type": "metal_implant", "subtype": "pedicle screw (titanium)",
+                                         "mask": None, "volume_ml": None, "location": {"region": "thoracic spine (T4-T12)"},
+                                         "params": implant.to_dict()})
         out = acquire_ct(vol, cfg.acquisition, plan.seed,
                          {n: subject.lesion_masks.get(n) for n in CHEST_LABELS if n in plan.labels},
                          "chest structures (structures.csv ids) and lesion labels", vol.label_names,
@@ -228,6 +247,8 @@ class ChestCTGenerator:
                           "window_explanation": ["MEDIASTINUM", "LUNG"], "body_part": "CHEST"})
         images, masks, affine = out.images, out.masks, out.affine
         sampled = {**subject.sampled, **out.sampled}
+        if implant is not None:
+            sampled["metal_implant"] = implant.to_dict()
         provenance = Provenance(generator=self.name, generator_version=self.version, config=self.config_dict(),
                                 seed=plan.seed, sampled=sampled, radsynth_version=__version__)
         return SubjectRecord(

@@ -195,7 +195,8 @@ class ChestXrayGenerator:
             images.append(ImageRecord(array=display_to_xz(out.display), affine=affine, modality="DX", sequence=view,
                                       units="a.u.", acquisition=acq))
             name = (lambda n: f"{view}_{n}") if prefix else (lambda n: n)
-            for anat, m3 in subject.anatomy_masks.items():
+            for anat in ("lungs", "heart", "spine"):
+                m3 = subject.anatomy_masks[anat]
                 m2, _ = mask_2d_and_bbox(project_mask(m3, vol.affine, g), cfg.lesion_min_path_mm)
                 masks.append(MaskRecord(name=name(anat), array=display_to_xz(m2), description=f"projected {anat} ({view})"))
             for label in sorted(l for l in CHEST_LABELS if l in plan.labels):

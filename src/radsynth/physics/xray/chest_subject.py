@@ -194,7 +194,9 @@ def build_chest_subject(params: ChestAnatomyParams, seed: int, labels: dict[str,
         lesion_masks["nodule"] = mask
         findings.append({**finding, "mask": "nodule"})
     vertebrae = [k for k, v in anatomy.label_names.items() if v.startswith("vertebrae_")]
-    anatomy_masks = {"lungs": lung, "heart": lab == ids.get("heart", -1), "spine": lab_any(lab, vertebrae)}
+    mid_thoracic = [k for k, v in anatomy.label_names.items() if v in {f"vertebrae_T{i}" for i in range(4, 13)}]
+    anatomy_masks = {"lungs": lung, "heart": lab == ids.get("heart", -1), "spine": lab_any(lab, vertebrae),
+                     "thoracic_spine": lab_any(lab, mid_thoracic)}
     return ChestSubject(volume, findings, lesion_masks, sampled, {"reference": "chest", "flags": flags}, anatomy_masks)
 
 
