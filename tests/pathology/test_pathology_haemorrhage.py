@@ -27,7 +27,7 @@ def _brain(shape=(80, 90, 64)):
     brain = x**2 + y**2 + z**2 < 55.0**2
     vent = (x / 6.0) ** 2 + (y / 20.0) ** 2 + (z / 10.0) ** 2 < 1
     par = brain & ~vent
-    regions = {"left_hemisphere": par & (x > 0), "right_hemisphere": par & (x <= 0)}
+    regions = {"left_hemisphere": par & (x < 0), "right_hemisphere": par & (x >= 0)}  # RAS: +x = right
     return par, vent, regions, aff
 
 
@@ -48,7 +48,7 @@ def test_inside_parenchyma_volume_and_hu():
     assert not (m & ~par).any()
     # centre-voxel voxelisation of the lobulated ellipsoid of analytic volume 20 mL
     assert f["volume_ml"] == pytest.approx(20.0, rel=0.05)
-    assert f["location"] == {"region": "left_hemisphere", "side": "left"}
+    assert f["location"] == {"region": "right_hemisphere", "side": "right"}  # centre x = +25 mm: RAS right
     assert hounsfield_units("blood", 60.0, float(vol.density_g_cm3[m][0])) == pytest.approx(72.0, abs=0.01)
     assert (vol.material[m] == vol.index_of("blood")).all() and (vol.labels[m] == f["label"]).all()
     oed = h.masks(par, aff)["oedema"]

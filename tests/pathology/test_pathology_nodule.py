@@ -22,13 +22,13 @@ def _affine(spacing):
 
 
 def _lungs(shape=(60, 40, 40), spacing=(2.0, 2.0, 2.0)):
-    """Two ellipsoid 'lungs' (right at low x, left at high x) and a lobe dict (upper/lower by z)."""
+    """Two ellipsoid 'lungs' (RAS: left at low x, right at high x) and a lobe dict (upper/lower by z)."""
     aff = _affine(spacing)
     i, j, k = np.ogrid[: shape[0], : shape[1], : shape[2]]
     cy, cz = shape[1] / 2, shape[2] / 2
-    right = ((i - shape[0] * 0.27) / (shape[0] * 0.22)) ** 2 + ((j - cy) / (shape[1] * 0.4)) ** 2 + (
+    right = ((i - shape[0] * 0.73) / (shape[0] * 0.22)) ** 2 + ((j - cy) / (shape[1] * 0.4)) ** 2 + (
         (k - cz) / (shape[2] * 0.45)) ** 2 < 1
-    left = ((i - shape[0] * 0.73) / (shape[0] * 0.22)) ** 2 + ((j - cy) / (shape[1] * 0.4)) ** 2 + (
+    left = ((i - shape[0] * 0.27) / (shape[0] * 0.22)) ** 2 + ((j - cy) / (shape[1] * 0.4)) ** 2 + (
         (k - cz) / (shape[2] * 0.45)) ** 2 < 1
     upper = np.broadcast_to(k >= cz, shape)
     lobes = {"lung_upper_lobe_right": right & upper, "lung_lower_lobe_right": right & ~upper,

@@ -13,8 +13,8 @@ Measured per structure (label id -> name through ``label_names``):
 * ``centroid_mm``: centroid (RAS world mm) minus the subject's *centre* (centroid of the
   reference's centre structures, or of every labelled voxel), so a global translation does
   not count;
-* ``left_of``: RAS +x is the patient's left, so a left-sided structure's centroid x should
-  exceed its right-sided twin's (``lung_upper_lobe_left`` vs ``lung_upper_lobe_right``,
+* ``left_of``: RAS +x is the patient's right, so a left-sided structure's centroid x should
+  be below its right-sided twin's (``lung_upper_lobe_left`` vs ``lung_upper_lobe_right``,
   ``left cerebral cortex`` vs ``right cerebral cortex``...); "midline" stands for the x
   of the midline structures (the vertebrae in the chest): heart left of it, liver right;
 * ``missing``: a structure present in every reference anatomy is absent.
@@ -32,9 +32,8 @@ alignment):
   centroid_tol_frac x |offset| (larger for structures far from the centre, which a given
   scale moves more);
 * relations: kept only where they hold in every reference anatomy by > 2 mm, in the
-  direction the reference shows (``anatomical: false`` marks a reference whose "left"
-  structures lie at -x: the 20 SynthSeg training maps as read with their NIfTI headers
-  put FreeSurfer's left-hemisphere labels at RAS -x; a flip relative to the reference is
+  direction the reference shows (``anatomical: false`` would mark a reference whose "left"
+  structures lie at +x, i.e. mirrored labels or header; a flip relative to the reference is
   still caught);
 * structures touching the grid boundary in any reference anatomy (cut by the field of
   view: their volume depends on positioning) or smaller than ``min_volume_ml`` are not
@@ -171,9 +170,9 @@ def check_plausibility(labels: np.ndarray, affine: np.ndarray, label_names: Mapp
         if xa is None or xb is None:
             continue
         if not xa > xb:
-            flags.append({"structure": a if a != MIDLINE else b, "check": "left_of",
+            flags.append({"structure": b if b != MIDLINE else a, "check": "left_of",
                           "value": f"x({a})={xa:.1f} mm, x({b})={xb:.1f} mm",
-                          "allowed": f"x({a}) > x({b}) as in the reference (RAS: +x = patient left)"})
+                          "allowed": f"x({a}) > x({b}) as in the reference (RAS: +x = patient's right)"})
     return flags
 
 
@@ -232,12 +231,14 @@ def build_reference(samples: list[tuple[np.ndarray, np.ndarray, Mapping[int, str
             xa, xb = _x_of(a, p, mx), _x_of(b, p, mx)
             diffs.append(np.nan if xa is None or xb is None else xa - xb)
         d = np.asarray(diffs)
-        if np.all(d > RELATION_MARGIN_MM):
-            relations.append({"plus_x": a, "minus_x": b, "anatomical": True})
-        elif np.all(d < -RELATION_MARGIN_MM):
-            # the reference itself has the "left" structure at -x (mirrored header or labels):
+        # a is the left-sided structure (or "heart" vs "midline", "midline" vs "liver"): in RAS it
+        # lies at lower x than b
+        if np.all(d < -RELATION_MARGIN_MM):
+            relations.append({"plus_x": b, "minus_x": a, "anatomical": True})
+        elif np.all(d > RELATION_MARGIN_MM):
+            # the reference itself has the "left" structure at +x (mirrored header or labels):
             # keep the reference's direction so that a flip relative to it is still caught
-            relations.append({"plus_x": b, "minus_x": a, "anatomical": False})
+            relations.append({"plus_x": a, "minus_x": b, "anatomical": False})
     return {
         "name": name,
         "source": source,

@@ -155,9 +155,9 @@ def ball_mask(ox: np.ndarray, oy: np.ndarray, oz: np.ndarray, radius_mm: float, 
 
 
 def side_of(affine: np.ndarray, point_mm, reference: np.ndarray) -> str:
-    """"right" or "left" (patient) of ``point_mm`` relative to the x centroid of ``reference`` (RAS: +x = left)."""
+    """"right" or "left" (patient) of ``point_mm`` relative to the x centroid of ``reference`` (RAS: +x = right)."""
     cx = voxel_to_world(affine, centroid_vox(reference))[0]
-    return "left" if float(point_mm[0]) >= cx else "right"
+    return "right" if float(point_mm[0]) >= cx else "left"
 
 
 def lobe_at(lobes: dict[str, np.ndarray] | None, mask: np.ndarray) -> str | None:

@@ -21,8 +21,8 @@ Model, per side:
 * the free surface is ``h = level + meniscus_mm * exp(-d_lat / meniscus_decay_mm)``
   where ``d_lat`` is the distance (mm, along x) from the lateral chest wall (the
   lateral-most voxel of ``H`` in the voxel's row; lateral = away from the other
-  hemithorax when its mask is given, else by the RAS+ convention: -x for the right
-  side, +x for the left); fluid fills ``h - meniscus(p) < level``;
+  hemithorax when its mask is given, else by the RAS+ convention: +x for the right
+  side, -x for the left); fluid fills ``h - meniscus(p) < level``;
 * ``level`` is chosen so the fluid volume equals ``volume_ml``: the fluid volume is a
   monotone step function of the level, and the root of ``V(level) = volume_ml`` is
   found exactly (no bisection tolerance) by ordering the voxels of ``H`` by
@@ -91,14 +91,14 @@ def _lateral_sign(s: str, hemi_all: dict[str, np.ndarray]) -> int:
     """+1 when the lateral chest wall of side ``s`` lies toward higher x index, else -1.
 
     From the geometry when the other hemithorax is given (away from it), else by the
-    RAS+ convention (patient left = +x).
+    RAS+ convention (+x = the patient's right: the left wall lies at -x).
     """
     other = "left" if s == "right" else "right"
     if other in hemi_all:
         dx = centroid_vox(hemi_all[s])[0] - centroid_vox(hemi_all[other])[0]
         if dx != 0:
             return 1 if dx > 0 else -1
-    return 1 if s == "left" else -1
+    return -1 if s == "left" else 1
 
 
 @dataclass(frozen=True)

@@ -264,6 +264,11 @@ class BrainMRIGenerator:
         cfg = self.config
         sampled: dict[str, Any] = {}
         labels, affine = self._anatomy(plan, sampled)
+        from radsynth.anatomy.plausibility import check_plausibility
+
+        # anatomy plausibility (structure volumes, centroids, left/right) of the deformed, aged anatomy,
+        # before lesions: tumours and their mass effect change structures by design
+        flags = check_plausibility(labels, affine, L.LABEL_NAMES, "brain")
         labels, findings = self._pathology(plan, labels, affine, sampled)
 
         jitter = RandomTissueJitter(rel_std=cfg.tissue_jitter).sample(child_rng(plan.seed, "tissue"))
@@ -303,10 +308,6 @@ class BrainMRIGenerator:
             )
             sampled["sequences"][seq] = seq_sampled
             images.append(image)
-        from radsynth.anatomy.plausibility import check_plausibility
-
-        # anatomy plausibility on the simulated anatomy (structure volumes, centroids, left/right)
-        flags = check_plausibility(labels, affine, L.LABEL_NAMES, "brain")
         out_affine = images[0].affine
         out_labels, _ = resample_labels_to_voxel_size(labels, affine, cfg.voxel_size_mm)
         masks = self._masks(plan, out_labels, out_affine, findings)

@@ -84,8 +84,8 @@ class ChestXrayConfig(_Strict):
 def view_affine(view: str, spacing_mm: float) -> np.ndarray:
     """2D image (i, j) -> RAS mm of a projection: i along the image's horizontal world axis, j up (z).
 
-    Frontal views (PA, AP): i along x (patient left), like a coronal plane. Lateral: i along
-    y (anterior). The out-of-plane axis is nominal (1 mm). Spacing is at the isocentre.
+    Frontal views (PA, AP): i along +x (toward the patient's right), like a coronal plane.
+    Lateral: i along +y (anterior). The out-of-plane axis is nominal (1 mm). Spacing is at the isocentre.
     """
     a = np.zeros((4, 4))
     a[0 if view in ("PA", "AP") else 1, 0] = spacing_mm
