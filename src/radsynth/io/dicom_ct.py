@@ -58,6 +58,7 @@ from radsynth.core.errors import RadsynthInputError
 from radsynth.core.records import ImageRecord
 from radsynth.io import SYNTHETIC_NOTE
 from radsynth.io.dicom_series import (
+    acquisition_number,
     add_equipment,
     add_plane_and_pixel,
     add_series_frame,
@@ -124,19 +125,6 @@ def _body_part(acq: dict[str, Any]) -> str | None:
     return check_dicom_text("acquisition.body_part", str(v).strip().upper(), 16)
 
 
-def _number(acq: dict[str, Any], key: str, *, positive: bool = True) -> float | None:
-    v = acq.get(key)
-    if v is None:
-        return None
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        x = float("nan")
-    if not np.isfinite(x) or (positive and x <= 0) or (not positive and x < 0):
-        raise RadsynthInputError(f"acquisition.{key}", v, "a finite positive number" if positive else ">= 0")
-    return x
-
-
 def add_ct_image_module(
     ds: Dataset, image: ImageRecord, slice_thickness_mm: float, step_mm: float, fov_mm: float
 ) -> None:
@@ -144,32 +132,32 @@ def add_ct_image_module(
     acq = image.acquisition
     ds.ImageType = ["DERIVED", "SECONDARY", "AXIAL"]
     ds.RescaleType = "HU"
-    kvp = _number(acq, "kvp")
+    kvp = acquisition_number(acq, "kvp")
     ds.KVP = "" if kvp is None else ds_str(kvp)
     ds.AcquisitionNumber = "1"
     ds.SliceThickness = ds_str(slice_thickness_mm)
     ds.SpacingBetweenSlices = ds_str(step_mm)
-    diameter = _number(acq, "reconstruction_diameter_mm")
+    diameter = acquisition_number(acq, "reconstruction_diameter_mm")
     ds.ReconstructionDiameter = ds_str(fov_mm if diameter is None else diameter)
-    sid, sod = _number(acq, "sid_mm"), _number(acq, "sod_mm")
+    sid, sod = acquisition_number(acq, "sid_mm"), acquisition_number(acq, "sod_mm")
     if sid is not None:
         ds.DistanceSourceToDetector = ds_str(sid)
     if sod is not None:
         ds.DistanceSourceToPatient = ds_str(sod)
     ds.GantryDetectorTilt = "0"
-    t = _number(acq, "exposure_time_ms")
+    t = acquisition_number(acq, "exposure_time_ms")
     if t is not None:
         ds.ExposureTime = str(int(round(t)))
-    ma = _number(acq, "tube_current_ma")
+    ma = acquisition_number(acq, "tube_current_ma")
     if ma is not None:
         ds.XRayTubeCurrent = str(int(round(ma)))
-    mas = _number(acq, "mas")
+    mas = acquisition_number(acq, "mas")
     if mas is not None:
         ds.Exposure = str(int(round(mas)))
         ds.ExposureInuAs = str(int(round(mas * 1000.0)))
     if acq.get("kernel"):
         ds.ConvolutionKernel = check_dicom_text("acquisition.kernel", str(acq["kernel"]), 16)
-    ctdi = _number(acq, "ctdi_vol_mgy", positive=False)
+    ctdi = acquisition_number(acq, "ctdi_vol_mgy", positive=False)
     if ctdi is not None:
         ds.CTDIvol = ctdi
         ds.CTDIPhantomTypeCodeSequence = [_phantom_code(acq)]
@@ -220,7 +208,7 @@ def write_ct_series(
     volume, affine = canonicalize(image.array, image.affine)
     geom = series_geometry(affine, volume.shape)
     frames = volume_to_frames(hu_to_stored(volume))
-    thickness = _number(image.acquisition, "slice_thickness_mm")
+    thickness = acquisition_number(image.acquisition, "slice_thickness_mm")
     fov_mm = float(frames.shape[2]) * geom.pixel_spacing_mm[1]
 
     base = Dataset()

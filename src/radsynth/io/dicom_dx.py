@@ -73,6 +73,7 @@ from radsynth.core.records import ImageRecord
 from radsynth.io import SYNTHETIC_NOTE
 from radsynth.io.atomic import atomic_write_bytes
 from radsynth.io.dicom_series import (
+    acquisition_number,
     add_equipment,
     add_series_frame,
     add_synthetic_marking,
@@ -144,17 +145,7 @@ def _first(acq: dict[str, Any], *keys: str) -> str:
 
 
 def _number(acq: dict[str, Any], key: str, *aliases: str) -> float | None:
-    key = _first(acq, key, *aliases)
-    v = acq.get(key)
-    if v is None:
-        return None
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        x = float("nan")
-    if not (np.isfinite(x) and x > 0):
-        raise RadsynthInputError(f"acquisition.{key}", v, "a finite positive number")
-    return x
+    return acquisition_number(acq, _first(acq, key, *aliases))
 
 
 def _imager_spacing(acq: dict[str, Any], from_affine: tuple[float, float]) -> tuple[float, float]:

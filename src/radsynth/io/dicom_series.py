@@ -214,6 +214,20 @@ def dataset_bytes(ds: Dataset) -> bytes:
     return buf.getvalue()
 
 
+def acquisition_number(acq: dict[str, Any], key: str, *, positive: bool = True) -> float | None:
+    """``acq[key]`` as a float for a DICOM tag (None when absent); not finite or out of range -> one-line error."""
+    v = acq.get(key)
+    if v is None:
+        return None
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        x = float("nan")
+    if not np.isfinite(x) or (positive and x <= 0) or (not positive and x < 0):
+        raise RadsynthInputError(f"acquisition.{key}", v, "a finite positive number" if positive else ">= 0")
+    return x
+
+
 def ds_str(x: float) -> str:
     """Decimal String (<= 16 characters) for a float."""
     return format_number_as_ds(float(x))
