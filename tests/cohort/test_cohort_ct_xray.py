@@ -229,3 +229,26 @@ def test_metal_implant_option_puts_titanium_in_a_thoracic_vertebra():
     (f,) = [f for f in rec.findings if f["type"] == "metal_implant"]
     assert f["params"]["material"] == "titanium" and rec.provenance.sampled["metal_implant"] == f["params"]
     assert rec.image("CT").array.max() > 1000  # titanium ~ +6500 HU, partial-volumed over the 20 mm slice
+
+
+def test_head_ct_haemorrhage_is_hyperdense_inside_parenchyma():
+    """Acute intraparenchymal blood reads 50-90 HU on non-contrast CT (e.g. Parizel et al., Eur Radiol 2001);
+    brain ~20-40 HU, skull > 700 HU."""
+    from radsynth.core.labels import PARENCHYMA
+
+    spec, gen = _generator({"name": "h", "seed": 4, "n_subjects": 1, "labels": {"haemorrhage": 1.0},
+                            "generator": {"name": "ct-head", "params": {
+                                "acquisition": {"n_views": 120, "slice_thickness_mm": 5.0, "mas": [300, 300]},
+                                "haemorrhage": {"volume_ml": [20, 25], "hu": [70, 75]}}}})
+    rec = gen.generate(plan_subject(spec, 0))
+    (f,) = rec.findings
+    hu, lab = rec.image("CT").array, rec.mask("labels").array
+    m = rec.mask("haemorrhage").array.astype(bool)
+    # 5 mm slices: the mask is the majority of 5 source slices, the label map their centre slice
+    assert m.any() and np.isin(lab[m], [1050, 1051, *PARENCHYMA]).mean() > 0.95
+    core = m & (lab == 1050)
+    brain = np.isin(lab, sorted(PARENCHYMA)) & ~m
+    assert 50 < np.median(hu[core]) < 95
+    assert 15 < np.median(hu[brain]) < 45
+    assert np.percentile(hu[np.isin(lab, [515])], 75) > 700  # skull (SynthSeg bone label)
+    assert rec.plausibility["flags"] == []
