@@ -24,3 +24,15 @@ def shared_data() -> Path:
     if d is None:
         pytest.skip("real data not found (set RADSYNTH_SHARED_DATA or place it at ../shared/data)")
     return d
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_config_dir(tmp_path_factory):
+    """Keys and the audit log go to a temporary config folder, never the user's (radsynth.provenance)."""
+    old = os.environ.get("RADSYNTH_CONFIG_DIR")
+    os.environ["RADSYNTH_CONFIG_DIR"] = str(tmp_path_factory.mktemp("radsynth-config"))
+    yield
+    if old is None:
+        os.environ.pop("RADSYNTH_CONFIG_DIR", None)
+    else:
+        os.environ["RADSYNTH_CONFIG_DIR"] = old

@@ -152,6 +152,18 @@ def test_ct_and_xray_cohorts_build_with_dicom_plausibility_in_manifest_and_card(
     # same spec, two worker processes: byte-identical files (the manifest lists every file's sha256)
     res2 = build_cohort(load_spec(spec_path), tmp_path / "out2", workers=2)
     assert res2.manifest.read_bytes() == res.manifest.read_bytes()
+    # every build is signed (SHA256SUMS + Ed25519) and recorded in the hash-chained audit log
+    from radsynth.provenance.audit import AuditLog
+    from radsynth.provenance.signing import verify_dataset
+
+    assert list(verify_dataset(tmp_path / "out")) == []
+    assert (tmp_path / "out" / "SHA256SUMS.sig").read_bytes() == (tmp_path / "out2" / "SHA256SUMS.sig").read_bytes()
+    with AuditLog() as log:
+        last = log.records()[-2:]
+        assert [r["action"] for r in last] == ["build", "build"] and log.verify() == []
+    assert last[0]["config_hash"] == load_spec(spec_path).hash
+    (tmp_path / "out" / "manifest.parquet").write_bytes(b"tampered")
+    assert [p["path"] for p in verify_dataset(tmp_path / "out")] == ["manifest.parquet"]
 
 
 @dataclass

@@ -27,6 +27,8 @@ app.add_typer(cohort_app, name="cohort")
 models_app = typer.Typer(help="List, inspect and export models (shipped, $RADSYNTH_MODELS, or a folder).",
                          no_args_is_help=True)
 app.add_typer(models_app, name="models")
+from radsynth.cli.audit import audit_app  # noqa: E402  (light: typer only; heavy imports in commands)
+app.add_typer(audit_app, name="audit")
 
 EXIT_USAGE = 2
 
@@ -258,6 +260,9 @@ def models_export(
     dest = export_model(model, out)
     typer.echo(f"exported {model} -> {dest} (file sha256s in {dest / EXPORT_FILE})")
 
+
+from radsynth.cli.verify import verify as _verify  # noqa: E402  (light module; crypto imported when run)
+app.command("verify")(user_errors(_verify))
 
 def main() -> None:
     try:

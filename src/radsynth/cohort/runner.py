@@ -291,7 +291,20 @@ def build_cohort(
     from radsynth.cohort.finalize import finalize
 
     manifest, card = finalize(spec, out)
+    record_build(spec, out)
     return BuildResult(out, spec.n_subjects, len(todo), spec.n_subjects - len(todo), manifest, card)
+
+
+def record_build(spec: CohortSpec, out: Path) -> None:
+    """Sign the finished folder (Ed25519 over SHA256SUMS of every file) and append a ``build`` record to the audit log."""
+    from radsynth.io.atomic import sha256_file
+    from radsynth.provenance.audit import log_action
+    from radsynth.provenance.signing import sign_dataset
+
+    sums = sign_dataset(out)
+    log_action("build", config_hash=spec.hash, inputs={"spec": spec.hash, "generator": spec.generator.name},
+               outputs={"folder": str(out.resolve()), "manifest.parquet": sha256_file(out / "manifest.parquet"),
+                        "SHA256SUMS": sha256_file(sums)})
 
 
 def iter_subject_meta(out: Path, names: Iterable[str]) -> Iterable[dict[str, Any]]:
