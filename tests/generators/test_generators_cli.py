@@ -79,7 +79,10 @@ def test_sample_is_byte_identical(trained: tuple[Path, Path], tmp_path: Path) ->
         assert res.exit_code == 0, (res.output, res.exception)
         outs.append(out)
     files = sorted(p.relative_to(outs[0]) for p in outs[0].rglob("*") if p.is_file())
-    assert len(files) == 5  # 3 PNG + manifest + sampling.json
+    assert len(files) == 8  # 3 PNG + manifest + sampling.json + SHA256SUMS, its Ed25519 signature, public key
+    from radsynth.provenance.signing import verify_dataset
+
+    assert list(verify_dataset(outs[0])) == []
     for rel in files:
         assert (outs[0] / rel).read_bytes() == (outs[1] / rel).read_bytes(), rel
     with Image.open(outs[0] / "images" / "sample-00000.png") as im:

@@ -218,6 +218,13 @@ def train_command(
                                                **({"attributes": list(attr_names)} if attr_names else {})}
     write_model_dir(out, cfg=cfg, ema_state=res.ema_state, train_settings=settings, data_root=str(Path(data)),
                     files=files, counts=counts, result=res, data_licence=data_licence)
+    from radsynth.core.records import config_hash
+    from radsynth.io.atomic import sha256_file
+    from radsynth.provenance.audit import log_action
+
+    log_action("train", config_hash=config_hash(settings), inputs={"data": str(Path(data).resolve()), "data_fingerprint": fp},
+               outputs={"folder": str(Path(out).resolve()),
+                        **{p.name: sha256_file(p) for p in sorted(Path(out).glob("*")) if p.is_file()}})
     echo(f"trained {res.step} steps ({res.session_steps} now, stopped by {res.stopped}) in "
          f"{time.perf_counter() - t0:.1f} s, {res.images_per_s:.1f} images/s -> {out / CONFIG_FILE}")
     return out
@@ -352,6 +359,15 @@ def sample_command(
     # bytes repeat for the same machine and torch thread count (recorded here, not in the images)
     run_doc = run_cfg | {"seed": seed, "torch_threads": torch.get_num_threads(), "torch": torch.__version__}
     (out / "sampling.json").write_text(json.dumps(run_doc, indent=2, sort_keys=True) + "\n")
+    from radsynth.core.records import config_hash
+    from radsynth.io.atomic import sha256_file
+    from radsynth.provenance.audit import log_action
+    from radsynth.provenance.signing import sign_dataset
+
+    sums = sign_dataset(out)  # Ed25519-signed SHA256SUMS of every file (radsynth verify OUT)
+    log_action("sample", config_hash=config_hash(run_cfg), inputs={"model_weights_sha256": doc["weights_sha256"]},
+               outputs={"folder": str(out.resolve()), "manifest.parquet": sha256_file(out / "manifest.parquet"),
+                        "SHA256SUMS": sha256_file(sums)})
     how = f"{sampler}, {n_steps} steps, guidance {guidance}" if n_steps else "one network pass"
     echo(f"sampled {n} images ({how}) in {dt:.1f} s -> {out}/images, "
          f"manifest {out / 'manifest.parquet'}")
