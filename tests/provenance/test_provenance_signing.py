@@ -245,3 +245,21 @@ def test_random_mutations_never_crash(signed: Path, tmp_path: Path) -> None:
         if name != PUBLIC_KEY_FILE:  # a PEM edit that still decodes to the same key is harmless
             assert res, (name, bytes(b))
         shutil.rmtree(d)
+
+
+def test_nested_signed_dataset_is_verified_on_its_own(tmp_path):
+    """demo-out holds the brain cohort and, beside its subjects, nested cohorts signed later (make demo)."""
+    from radsynth.provenance.signing import sign_dataset, verify_dataset
+
+    outer = tmp_path / "outer"
+    (outer / "subjects").mkdir(parents=True)
+    (outer / "subjects" / "a.txt").write_text("a")
+    sign_dataset(outer)
+    inner = outer / "inner"
+    (inner / "x").mkdir(parents=True)
+    (inner / "x" / "b.txt").write_text("b")
+    assert [p["problem"] for p in verify_dataset(outer)] == ["unlisted"]  # not yet signed: reported
+    sign_dataset(inner)
+    assert list(verify_dataset(outer)) == [] and list(verify_dataset(inner)) == []
+    (inner / "x" / "b.txt").write_text("B")
+    assert list(verify_dataset(outer)) == [] and [p["path"] for p in verify_dataset(inner)] == ["x/b.txt"]

@@ -203,7 +203,9 @@ def _walk(folder: Path) -> tuple[list[str], list[str]]:
     """(regular files, other entries: symlinks, devices, ...) as sorted posix relative paths.
 
     Hidden entries (a part starting with '.') and the top-level signing files are skipped;
-    symlinked folders are not followed.
+    symlinked folders are not followed. A sub-folder holding its own ``SHA256SUMS.sig`` is a
+    nested signed dataset (e.g. ``demo-out/chest-ct`` inside ``demo-out``): it is left out here
+    and verified on its own (``radsynth verify demo-out/chest-ct``).
     """
     files: list[str] = []
     others: list[str] = []
@@ -216,6 +218,8 @@ def _walk(folder: Path) -> tuple[list[str], list[str]]:
                 continue
             if os.path.islink(os.path.join(root, name)):
                 others.append(prefix + name)
+            elif os.path.isfile(os.path.join(root, name, SIG_FILE)):
+                continue  # a nested signed dataset: verified on its own
             else:
                 keep.append(name)
         dirnames[:] = sorted(keep)
