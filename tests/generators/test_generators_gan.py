@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from radsynth.core.errors import RadsynthError, RadsynthInputError
-from radsynth.generators import gan
+from radsynth.generators import gan, gan_training
 from radsynth.generators.gan import GANConfig, build_critic, build_networks, config_for_training, count_parameters
 from radsynth.generators.training import TrainConfig, join_tensors, load_checkpoint
 
@@ -115,11 +115,11 @@ def test_resume_continues_the_same_run(tmp_path: Path, precision: str) -> None:
     k = 3  # 2 critic batches of 5 per step: 24 images -> epoch boundary inside the first half
     tc = TrainConfig(batch_size=5, lr=1e-3, max_steps=2 * k, warmup_steps=2, val_every=2, ckpt_every=100,
                      precision=precision)
-    full = gan.train_model(CFG, tc, x, y, tmp_path / "full", x_val=x[:6], y_val=y[:6])
-    half = gan.train_model(CFG, tc.model_copy(update={"max_steps": k}), x, y, tmp_path / "split",
+    full = gan_training.train_model(CFG, tc, x, y, tmp_path / "full", x_val=x[:6], y_val=y[:6])
+    half = gan_training.train_model(CFG, tc.model_copy(update={"max_steps": k}), x, y, tmp_path / "split",
                            x_val=x[:6], y_val=y[:6])
     assert half.stopped == "max_steps" and half.step == k
-    res = gan.train_model(CFG, tc, x, y, tmp_path / "split", x_val=x[:6], y_val=y[:6], resume=True)
+    res = gan_training.train_model(CFG, tc, x, y, tmp_path / "split", x_val=x[:6], y_val=y[:6], resume=True)
     assert len(full.losses) == 2 * k and res.losses == full.losses and res.losses[:k] == half.losses
     assert res.val_curve == full.val_curve and [s for s, _ in full.val_curve] == [2, 4, 6]
     assert res.session_steps == k and res.step == 2 * k
@@ -137,7 +137,7 @@ def test_resume_continues_the_same_run(tmp_path: Path, precision: str) -> None:
 def test_checkpoint_contents_budget_and_mismatch(tmp_path: Path) -> None:
     x, y = _data()
     tc = TrainConfig(batch_size=4, lr=1e-3, max_steps=2, warmup_steps=0, precision="fp32")
-    r = gan.train_model(CFG, tc, x, y, tmp_path / "ck", extra_meta={"data_fingerprint": "abc"})
+    r = gan_training.train_model(CFG, tc, x, y, tmp_path / "ck", extra_meta={"data_fingerprint": "abc"})
     assert r.images_per_s > 0 and r.device == "cpu"
     tensors, meta = load_checkpoint(tmp_path / "ck", expected_format="radsynth.generators.gan.checkpoint/1")
     assert meta["step"] == 2 and int(tensors["ema.n_averaged"]) == 2
@@ -149,21 +149,21 @@ def test_checkpoint_contents_budget_and_mismatch(tmp_path: Path) -> None:
         assert tensors[f"history.{h}"].shape == (2,)
     json.dumps(meta)
     with pytest.raises(RadsynthError, match="another extra"):
-        gan.train_model(CFG, tc.model_copy(update={"max_steps": 3}), x, y, tmp_path / "ck", resume=True,
+        gan_training.train_model(CFG, tc.model_copy(update={"max_steps": 3}), x, y, tmp_path / "ck", resume=True,
                         extra_meta={"data_fingerprint": "other"})
     with pytest.raises(RadsynthError, match="another train invariant"):
-        gan.train_model(CFG, tc.model_copy(update={"max_steps": 3, "lr": 1e-4}), x, y, tmp_path / "ck",
+        gan_training.train_model(CFG, tc.model_copy(update={"max_steps": 3, "lr": 1e-4}), x, y, tmp_path / "ck",
                         resume=True, extra_meta={"data_fingerprint": "abc"})
     with pytest.raises(RadsynthError, match="another model"):
-        gan.train_model(CFG.model_copy(update={"gp_weight": 5.0}), tc.model_copy(update={"max_steps": 3}), x, y,
+        gan_training.train_model(CFG.model_copy(update={"gp_weight": 5.0}), tc.model_copy(update={"max_steps": 3}), x, y,
                         tmp_path / "ck", resume=True, extra_meta={"data_fingerprint": "abc"})
     with pytest.raises(RadsynthInputError, match="--resume"):
-        gan.train_model(CFG, tc, x, y, tmp_path / "none", resume=True)
+        gan_training.train_model(CFG, tc, x, y, tmp_path / "none", resume=True)
     with pytest.raises(RadsynthInputError, match="labels"):
-        gan.train_model(CFG, tc, x, None, tmp_path / "nolab")
+        gan_training.train_model(CFG, tc, x, None, tmp_path / "nolab")
     with pytest.raises(RadsynthInputError, match="training images"):
-        gan.train_model(CFG, tc, x[:, :, :8, :8], y, tmp_path / "shape")
-    budget = gan.train_model(CFG, tc.model_copy(update={"max_steps": 10_000, "max_minutes": 1e-6}), x, y,
+        gan_training.train_model(CFG, tc, x[:, :, :8, :8], y, tmp_path / "shape")
+    budget = gan_training.train_model(CFG, tc.model_copy(update={"max_steps": 10_000, "max_minutes": 1e-6}), x, y,
                              tmp_path / "b")
     assert budget.stopped == "max_minutes" and budget.step < 10_000
     assert load_checkpoint(tmp_path / "b", expected_format="radsynth.generators.gan.checkpoint/1")[1]["step"] == \
@@ -179,7 +179,7 @@ def test_toy_conditional_training(class_folder: Path, tmp_path: Path) -> None:
     y = np.array([it.label_index for it in ds.items], dtype=np.int64)
     cfg = GANConfig.create(**TINY, classes=ds.classes)
     tc = TrainConfig(batch_size=8, lr=2e-3, max_steps=40, warmup_steps=0, precision="bf16", val_every=20)
-    r = gan.train_model(cfg, tc, x, y, tmp_path / "ck", x_val=x[::4], y_val=y[::4])
+    r = gan_training.train_model(cfg, tc, x, y, tmp_path / "ck", x_val=x[::4], y_val=y[::4])
     assert r.step == 40 and all(np.isfinite(r.losses)) and [s for s, _ in r.val_curve] == [20, 40]
     # Wasserstein estimate: rises while the critic learns, then falls as the generator catches up
     assert np.mean(r.losses[-5:]) < 0.7 * max(r.losses)
@@ -226,7 +226,7 @@ def test_sampling_determinism_and_errors() -> None:
 def test_unconditional_train_and_sample(tmp_path: Path) -> None:
     x, _ = _data(8)
     cfg = GANConfig.create(**TINY, n_critic=1)
-    r = gan.train_model(cfg, TrainConfig(batch_size=4, max_steps=2, precision="fp32"), x, None, tmp_path / "u")
+    r = gan_training.train_model(cfg, TrainConfig(batch_size=4, max_steps=2, precision="fp32"), x, None, tmp_path / "u")
     net = build_networks(cfg)
     net.load_state_dict(r.ema_state, strict=True)
     assert gan.sample(net, cfg, None, n=3, seed=0).shape == (3, 16, 16)

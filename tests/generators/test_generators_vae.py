@@ -19,9 +19,8 @@ from radsynth.generators.vae import (
     config_for_training,
     count_parameters,
     sample,
-    train_model,
 )
-from radsynth.generators.vae_training import CHECKPOINT_FORMAT
+from radsynth.generators.vae_training import CHECKPOINT_FORMAT, train_model
 
 #: ~10 k parameters at 16x16 (two stride-2 levels, 4x4 bottleneck)
 TINY = dict(image_size=16, channels=(8, 16), latent_size=8)

@@ -15,12 +15,18 @@ so adding one means adding a module that defines:
 ``build_networks(cfg)``
     one ``torch.nn.Module`` with everything sampling needs (its ``state_dict``
     is the model folder's ``weights.safetensors``).
-``train_model(cfg, tcfg, x_train, y_train, checkpoint_dir, ...)``
-    training with exact resume, returning :class:`radsynth.generators.training.TrainResult`.
-``sample(net, cfg, labels, n=, seed=, ...)``
-    float32 ``(n, H, W)`` images in [-1, 1], bit-identical for the same arguments.
 ``SAMPLING_OPTIONS``
     which of ``sampler``/``steps``/``guidance`` apply (diffusion models: all three).
+
+and two more functions that live where their algorithm lives (the training loop's module,
+:data:`ARCH_TRAINERS`; the sampler's, :data:`ARCH_SAMPLERS`), so that an architecture's config
+module never imports its own trainer or sampler back (imports run one way):
+
+``train_model(cfg, tcfg, x_train, y_train, checkpoint_dir, ...)``  (:func:`arch_trainer`)
+    training with exact resume, returning :class:`radsynth.generators.training.TrainResult`.
+``sample(net, cfg, labels, n=, seed=, ...)`` and, with sampling options,
+``resolve_sampling_steps(cfg, sampler, steps)``  (:func:`arch_sampler`)
+    float32 ``(n, H, W)`` images in [-1, 1], bit-identical for the same arguments.
 
 Nothing here imports torch.
 """
@@ -36,6 +42,20 @@ from radsynth.core.errors import RadsynthInputError
 #: architecture -> module (pixel DDPM, latent diffusion, WGAN-GP, conditional VAE)
 ARCH_MODULES: dict[str, str] = {
     "ddpm": "radsynth.generators.ddpm",
+    "ldm": "radsynth.generators.ldm",
+    "gan": "radsynth.generators.gan",
+    "vae": "radsynth.generators.vae",
+}
+#: architecture -> module defining ``train_model``
+ARCH_TRAINERS: dict[str, str] = {
+    "ddpm": "radsynth.generators.training",
+    "ldm": "radsynth.generators.ldm",
+    "gan": "radsynth.generators.gan_training",
+    "vae": "radsynth.generators.vae_training",
+}
+#: architecture -> module defining ``sample`` (and ``resolve_sampling_steps`` where sampling options apply)
+ARCH_SAMPLERS: dict[str, str] = {
+    "ddpm": "radsynth.generators.samplers",
     "ldm": "radsynth.generators.ldm",
     "gan": "radsynth.generators.gan",
     "vae": "radsynth.generators.vae",
@@ -63,6 +83,20 @@ def arch_module(arch: str, field: str = "--arch") -> ModuleType:
     if arch not in ARCH_MODULES:
         raise RadsynthInputError(field, arch, ", ".join(ARCHITECTURES))
     return importlib.import_module(ARCH_MODULES[arch])
+
+
+def arch_trainer(arch: str, field: str = "--arch") -> ModuleType:
+    """The module with ``arch``'s ``train_model``; RadsynthInputError naming ``field`` if unknown."""
+    if arch not in ARCH_TRAINERS:
+        raise RadsynthInputError(field, arch, ", ".join(ARCHITECTURES))
+    return importlib.import_module(ARCH_TRAINERS[arch])
+
+
+def arch_sampler(arch: str, field: str = "--arch") -> ModuleType:
+    """The module with ``arch``'s ``sample`` (and ``resolve_sampling_steps``); RadsynthInputError if unknown."""
+    if arch not in ARCH_SAMPLERS:
+        raise RadsynthInputError(field, arch, ", ".join(ARCHITECTURES))
+    return importlib.import_module(ARCH_SAMPLERS[arch])
 
 
 def config_class(arch: str, field: str = "--arch") -> Any:

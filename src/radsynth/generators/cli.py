@@ -84,7 +84,7 @@ def train_command(
     ``data``: a class folder or a CSV/Parquet manifest (:func:`radsynth.generators.data.scan_data`).
     ``attributes``: comma-separated manifest columns to condition on besides the class (``--arch ddpm``).
     """
-    from radsynth.generators.archs import ARCHITECTURES, arch_module
+    from radsynth.generators.archs import ARCHITECTURES, arch_module, arch_trainer
     from radsynth.generators.data import patient_split, scan_data
     from radsynth.generators.model_dir import CHECKPOINT_DIR, CONFIG_FILE
 
@@ -201,7 +201,7 @@ def train_command(
              f"({len(val_idx)} validation, split by patient) per class {counts['train']} -> {out} [{dev}]")
     t0 = time.perf_counter()
     cond = condition == "class" or bool(attr_names)
-    res = mod.train_model(
+    res = arch_trainer(arch).train_model(
         cfg,
         tcfg,
         x[train_idx],
@@ -253,7 +253,7 @@ def sample_command(
     Conditional models: ``label`` picks the class; without it the classes take
     turns (image i gets class ``i % n_classes``).
     """
-    from radsynth.generators.archs import arch_module
+    from radsynth.generators.archs import arch_module, arch_sampler
     from radsynth.generators.model_dir import read_model_config
     from radsynth.generators.zoo import resolve_model
 
@@ -275,7 +275,7 @@ def sample_command(
         from radsynth.generators.samplers import model_sampler
 
         sampler, steps = model_sampler(doc, sampler, steps)  # the model's measured defaults when not given
-        n_steps: int | None = mod.resolve_sampling_steps(cfg, sampler, steps)
+        n_steps: int | None = arch_sampler(cfg.arch).resolve_sampling_steps(cfg, sampler, steps)
     else:
         if steps is not None:
             raise RadsynthInputError("--steps", steps, f"nothing: a {cfg.arch} model samples in one network pass")
@@ -324,8 +324,8 @@ def sample_command(
     t0 = time.perf_counter()
     cfg, net, doc = load_model(model, device=dev)
     kw = {"sampler": sampler, "steps": n_steps, "guidance": guidance} if "sampler" in opts else {}
-    imgs = mod.sample(net, cfg, labels, n=n, seed=seed, batch_size=batch_size, precision=precision, device=dev,
-                      progress=progress, **kw)
+    imgs = arch_sampler(cfg.arch).sample(net, cfg, labels, n=n, seed=seed, batch_size=batch_size,
+                                         precision=precision, device=dev, progress=progress, **kw)
     dt = time.perf_counter() - t0
     run_cfg = {
         "model_weights_sha256": doc["weights_sha256"],

@@ -163,15 +163,14 @@ class LearnedCohortGenerator:
 
     def _steps(self) -> int | None:
         """Sampler steps for a diffusion model (None for single-pass models)."""
-        from radsynth.generators.archs import arch_module, config_from_dict
+        from radsynth.generators.archs import arch_sampler, config_from_dict
 
         e = self._model_entry
         if not self._diffusion(e.arch):
             return None
-        mod = arch_module(e.arch)
         mcfg = config_from_dict(e.config["model"])
         sampler, steps = self._sampler_steps()
-        return mod.resolve_sampling_steps(mcfg, sampler, steps)
+        return arch_sampler(e.arch).resolve_sampling_steps(mcfg, sampler, steps)
 
     def _sampler_steps(self) -> tuple[str, int | None]:
         """(sampler, steps asked) of a diffusion model: the spec's, else the model's measured defaults."""
@@ -277,7 +276,7 @@ class LearnedCohortGenerator:
     def generate(self, plan: SubjectPlan) -> SubjectRecord:
         import torch
 
-        from radsynth.generators.archs import arch_module
+        from radsynth.generators.archs import arch_sampler
 
         cfg = self.config
         mapping, neg = self.label_classes(sorted(plan.labels))
@@ -291,7 +290,7 @@ class LearnedCohortGenerator:
             labels = None if cls is None else [mcfg.label_index(cls)]
             how = {} if steps is None else {"sampler": self._sampler_steps()[0], "steps": steps,
                                             "guidance": self._guidance()}
-            img = arch_module(mcfg.arch).sample(net, mcfg, labels, n=1, seed=plan.seed, batch_size=1,
+            img = arch_sampler(mcfg.arch).sample(net, mcfg, labels, n=1, seed=plan.seed, batch_size=1,
                                                 precision=cfg.precision, device="cpu", **how)[0]
         finally:
             torch.set_num_threads(threads)

@@ -237,32 +237,6 @@ def build_networks(cfg: DDPMConfig) -> Any:
     return build_unet(cfg)
 
 
-def train_model(cfg: DDPMConfig, tcfg: Any, x_train: Any, y_train: Any, checkpoint_dir: Any, **kw: Any) -> Any:
-    """Train (or resume) the pixel DDPM: :func:`radsynth.generators.training.train`."""
-    from radsynth.generators.training import train
-
-    return train(cfg, tcfg, x_train, y_train, checkpoint_dir, **kw)
-
-
-def resolve_sampling_steps(cfg: DDPMConfig, sampler: str, steps: int | None) -> int:
-    """Network evaluations per sample for ``sampler`` (validated): :func:`radsynth.generators.samplers.resolve_steps`."""
-    from radsynth.generators.samplers import resolve_steps
-
-    return resolve_steps(cfg, sampler, steps)
-
-
-def sample(net: Any, cfg: DDPMConfig, labels: list[int] | None, *, n: int, seed: int, batch_size: int = 64,
-           precision: str = "bf16", device: str = "cpu", progress: bool = False, sampler: str | None = None,
-           steps: int | None = None, guidance: float = 1.0) -> Any:
-    """``(n, H, W)`` float32 samples in [-1, 1]: :func:`radsynth.generators.samplers.sample_images`
-    (default sampler DPM-Solver++)."""
-    from radsynth.generators.samplers import sample_images
-
-    return sample_images(net, cfg, labels, n=n, seed=seed, sampler=sampler or "dpm++", steps=steps,
-                         guidance=guidance, batch_size=batch_size, precision=precision, device=device,
-                         progress=progress)
-
-
 def build_unet(cfg: DDPMConfig) -> Any:
     """The MONAI ``DiffusionModelUNet`` for ``cfg`` (with ``len(classes) + 1`` class embeddings if conditional)."""
     from monai.networks.nets import DiffusionModelUNet

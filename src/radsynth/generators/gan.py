@@ -270,15 +270,6 @@ def build_critic(cfg: GANConfig) -> Any:
 # ------------------------------------------------------------------ contract
 
 
-def train_model(cfg: GANConfig, tcfg: Any, x_train: np.ndarray, y_train: np.ndarray | None, checkpoint_dir: Any,
-                **kw: Any) -> Any:
-    """Train (or resume) the WGAN-GP; see :func:`radsynth.generators.gan_training.train_gan`
-    (keywords: ``x_val``, ``y_val``, ``resume``, ``extra_meta``, ``device``, ``progress``)."""
-    from radsynth.generators.gan_training import train_gan
-
-    return train_gan(cfg, tcfg, x_train, y_train, checkpoint_dir, **kw)
-
-
 def sample(
     net: Any,
     cfg: GANConfig,

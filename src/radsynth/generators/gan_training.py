@@ -200,3 +200,10 @@ def train_gan(
     D.requires_grad_(True)
     return TrainResult(step=st.step, losses=w_hist, val_curve=st.val_curve, **prog.finish(st, bs * cfg.n_critic),
                        ema_state=loop.ema_weights(ema), device=str(dev))
+
+
+def train_model(cfg: GANConfig, tcfg: Any, x_train: np.ndarray, y_train: np.ndarray | None, checkpoint_dir: Any,
+                **kw: Any) -> Any:
+    """Train (or resume) the WGAN-GP; see :func:`radsynth.generators.gan_training.train_gan`
+    (keywords: ``x_val``, ``y_val``, ``resume``, ``extra_meta``, ``device``, ``progress``)."""
+    return train_gan(cfg, tcfg, x_train, y_train, checkpoint_dir, **kw)

@@ -84,7 +84,7 @@ def check_labels_given(conditional: bool, y_train: Any) -> None:
 
 def check_images(x_train: Any, want: tuple[int, ...]) -> int:
     """Number of training images; at least one, each of shape ``want`` (channels first)."""
-    n_train = int(len(x_train))
+    n_train = len(x_train)
     if n_train < 1:
         raise RadsynthInputError("training images", 0, "at least one image in the training split")
     if tuple(np.shape(x_train)[1:]) != want:
@@ -141,7 +141,7 @@ def ema_of(module: Any, decay: float) -> Any:
     :func:`~radsynth.generators.training.ema_warmup_multi_avg_fn`."""
     from torch.optim.swa_utils import AveragedModel
 
-    from radsynth.generators.training import ema_warmup_multi_avg_fn
+    from radsynth.generators.ema import ema_warmup_multi_avg_fn
 
     return AveragedModel(module, multi_avg_fn=ema_warmup_multi_avg_fn(decay), use_buffers=True)
 
@@ -270,7 +270,11 @@ class LoopState:
         model, data or invariant settings); ``what``: the kind of checkpoint, for the error message."""
         import torch
 
-        from radsynth.generators.training import has_checkpoint, join_tensors, load_checkpoint
+        from radsynth.generators.checkpoint import (
+            has_checkpoint,
+            join_tensors,
+            load_checkpoint,
+        )
 
         ckpt = self.ckpt
         if not has_checkpoint(ckpt):
@@ -326,7 +330,7 @@ class LoopState:
         """Write the checkpoint (:func:`~radsynth.generators.training.save_checkpoint`)."""
         import torch
 
-        from radsynth.generators.training import save_checkpoint, split_tensors
+        from radsynth.generators.checkpoint import save_checkpoint, split_tensors
 
         tensors: dict[str, Any] = {}
         trees = {key: split_tensors(opt.state_dict(), prefix, tensors)

@@ -240,3 +240,21 @@ def sample_tensors(
     if bar is not None:
         bar.close()
     return out
+
+
+# ------------------------------------------------------------------ the architecture contract (radsynth.generators.archs)
+
+
+def resolve_sampling_steps(cfg: DDPMConfig, sampler: str, steps: int | None) -> int:
+    """Network evaluations per sample for ``sampler`` (validated): :func:`radsynth.generators.samplers.resolve_steps`."""
+    return resolve_steps(cfg, sampler, steps)
+
+
+def sample(net: Any, cfg: DDPMConfig, labels: list[int] | None, *, n: int, seed: int, batch_size: int = 64,
+           precision: str = "bf16", device: str = "cpu", progress: bool = False, sampler: str | None = None,
+           steps: int | None = None, guidance: float = 1.0) -> Any:
+    """``(n, H, W)`` float32 samples in [-1, 1]: :func:`radsynth.generators.samplers.sample_images`
+    (default sampler DPM-Solver++)."""
+    return sample_images(net, cfg, labels, n=n, seed=seed, sampler=sampler or "dpm++", steps=steps,
+                         guidance=guidance, batch_size=batch_size, precision=precision, device=device,
+                         progress=progress)

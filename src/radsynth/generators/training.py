@@ -25,14 +25,11 @@ old or the new checkpoint.
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -40,9 +37,17 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from radsynth.core.errors import RadsynthError, RadsynthInputError
 from radsynth.generators import loop
+from radsynth.generators.checkpoint import (  # noqa: F401  (re-exported: other loops and tests use these names)
+    CHECKPOINT_FORMAT,
+    has_checkpoint,
+    join_tensors,
+    load_checkpoint,
+    save_checkpoint,
+    split_tensors,
+)
 from radsynth.generators.ddpm import DDPMConfig, build_train_scheduler, build_unet
+from radsynth.generators.ema import ema_warmup_multi_avg_fn  # noqa: F401  (re-exported)
 
-CHECKPOINT_FORMAT = "radsynth.generators.ddpm.checkpoint/1"
 #: TrainConfig fields that must not change on --resume
 TRAIN_INVARIANT = ("batch_size", "lr", "warmup_steps", "weight_decay", "ema_decay", "seed", "precision",
                    "channels_last", "grad_clip")
@@ -91,116 +96,6 @@ class TrainResult:
     stopped: str
     ema_state: dict[str, Any] = field(repr=False, default_factory=dict)
     device: str = "cpu"
-
-
-# ------------------------------------------------------------ flat (de)serialisation
-
-
-def _split_tensors(obj: Any, prefix: str, tensors: dict[str, Any]) -> Any:
-    """Replace tensors in a nested dict/list by ``{"__tensor__": key}``; collect them in ``tensors``."""
-    import torch
-
-    if isinstance(obj, torch.Tensor):
-        tensors[prefix] = obj.detach().cpu().contiguous().clone()
-        return {"__tensor__": prefix}
-    if isinstance(obj, dict):
-        return {"__dict__": [[k, _split_tensors(v, f"{prefix}.{k}", tensors)] for k, v in obj.items()]}
-    if isinstance(obj, (list, tuple)):
-        return {"__list__": [_split_tensors(v, f"{prefix}.{i}", tensors) for i, v in enumerate(obj)],
-                "tuple": isinstance(obj, tuple)}
-    return obj
-
-
-def _join_tensors(obj: Any, tensors: dict[str, Any]) -> Any:
-    """Inverse of :func:`_split_tensors`."""
-    if isinstance(obj, dict):
-        if "__tensor__" in obj:
-            return tensors[obj["__tensor__"]]
-        if "__dict__" in obj:
-            return {k: _join_tensors(v, tensors) for k, v in obj["__dict__"]}
-        if "__list__" in obj:
-            items = [_join_tensors(v, tensors) for v in obj["__list__"]]
-            return tuple(items) if obj.get("tuple") else items
-    return obj
-
-
-def save_checkpoint(path: str | os.PathLike[str], tensors: dict[str, Any], meta: dict[str, Any]) -> Path:
-    """Write ``state.safetensors`` + ``state.json`` into ``path`` (swap via ``path.tmp``)."""
-    from safetensors.torch import save_file
-
-    final = Path(path)
-    tmp = final.with_name(final.name + ".tmp")
-    old = final.with_name(final.name + ".old")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_file(tensors, str(tmp / "state.safetensors"))
-    (tmp / "state.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
-    for f in tmp.iterdir():
-        fd = os.open(f, os.O_RDONLY)
-        os.fsync(fd)
-        os.close(fd)
-    shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
-        os.replace(final, old)
-    os.replace(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)
-    return final
-
-
-def load_checkpoint(
-    path: str | os.PathLike[str], expected_format: str = CHECKPOINT_FORMAT
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(tensors, meta) of a checkpoint written by :func:`save_checkpoint` whose ``meta["format"]`` is
-    ``expected_format`` (each training loop names its own format)."""
-    from safetensors.torch import load_file
-
-    p = Path(path)
-    if not (p / "state.json").is_file() and p.with_name(p.name + ".old").is_dir():
-        p = p.with_name(p.name + ".old")  # crashed between the two renames
-    try:
-        meta = json.loads((p / "state.json").read_text())
-        tensors = load_file(str(p / "state.safetensors"))
-    except (OSError, ValueError) as exc:
-        raise RadsynthInputError("checkpoint", str(path), "a radsynth training checkpoint", str(exc)[:120]) from None
-    if meta.get("format") != expected_format:
-        raise RadsynthInputError("checkpoint format", meta.get("format"), expected_format)
-    return tensors, meta
-
-
-def has_checkpoint(path: str | os.PathLike[str]) -> bool:
-    p = Path(path)
-    return (p / "state.json").is_file() or (p.with_name(p.name + ".old") / "state.json").is_file()
-
-
-#: public names for other training loops (GAN, VAE, autoencoder) that store optimizer state the same way
-split_tensors = _split_tensors
-join_tensors = _join_tensors
-
-# ------------------------------------------------------------------ the loop
-
-
-def ema_warmup_multi_avg_fn(decay: float) -> Callable[..., None]:
-    """EMA update for ``AveragedModel`` with decay ``min(decay, (1 + n) / (10 + n))`` after ``n`` updates.
-
-    torch's ``get_ema_multi_avg_fn`` has a fixed decay, so a short run's EMA stays
-    close to the random initial weights; this is the warm-up of diffusers'
-    ``EMAModel.get_decay`` (``use_ema_warmup=False``) written as a torch
-    ``multi_avg_fn`` (lerp of the float tensors), so its state is just
-    ``AveragedModel.n_averaged`` and resumes exactly.
-    """
-    import torch
-
-    def update(ema_params: list[Any], params: list[Any], num_averaged: Any) -> None:
-        n = int(num_averaged)
-        d = min(decay, (1.0 + n) / (10.0 + n))
-        floats = [(e, p) for e, p in zip(ema_params, params) if torch.is_floating_point(e)]
-        if floats:
-            torch._foreach_lerp_([e for e, _ in floats], [p for _, p in floats], 1.0 - d)
-        for e, p in zip(ema_params, params):
-            if not torch.is_floating_point(e):
-                e.copy_(p)
-
-    return update
 
 
 def joint_labels(cfg: DDPMConfig, factors: Any) -> Any:
@@ -333,3 +228,8 @@ def train(
                         {"val": f"{st.val_curve[-1][1]:.4f}"} if st.val_curve else None)
     return TrainResult(step=st.step, losses=losses, val_curve=st.val_curve, **prog.finish(st, bs),
                        ema_state=loop.ema_weights(ema), device=str(dev))
+
+
+def train_model(cfg: DDPMConfig, tcfg: Any, x_train: Any, y_train: Any, checkpoint_dir: Any, **kw: Any) -> Any:
+    """Train (or resume) the pixel DDPM: :func:`radsynth.generators.training.train`."""
+    return train(cfg, tcfg, x_train, y_train, checkpoint_dir, **kw)

@@ -304,15 +304,6 @@ def vae_loss(recon: Any, x: Any, mu: Any, logvar: Any, cfg: VAEConfig) -> tuple[
     return rec_m + cfg.beta * kl_m, rec_m, kl_m
 
 
-def train_model(cfg: VAEConfig, tcfg: Any, x_train: np.ndarray, y_train: np.ndarray | None, checkpoint_dir: Any,
-                **kw: Any) -> Any:
-    """Train (or resume) the VAE; see :func:`radsynth.generators.vae_training.train`
-    (keywords: ``x_val``, ``y_val``, ``resume``, ``extra_meta``, ``device``, ``progress``)."""
-    from radsynth.generators.vae_training import train
-
-    return train(cfg, tcfg, x_train, y_train, checkpoint_dir, **kw)
-
-
 def sample(
     net: Any,
     cfg: VAEConfig,

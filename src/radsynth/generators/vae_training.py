@@ -134,3 +134,10 @@ def train(
                         {"val": f"{st.val_curve[-1][1]:.4f}"} if st.val_curve else None)
     return TrainResult(step=st.step, losses=losses, val_curve=st.val_curve, **prog.finish(st, bs),
                        ema_state=loop.ema_weights(ema), device=str(dev))
+
+
+def train_model(cfg: VAEConfig, tcfg: Any, x_train: np.ndarray, y_train: np.ndarray | None, checkpoint_dir: Any,
+                **kw: Any) -> Any:
+    """Train (or resume) the VAE; see :func:`radsynth.generators.vae_training.train`
+    (keywords: ``x_val``, ``y_val``, ``resume``, ``extra_meta``, ``device``, ``progress``)."""
+    return train(cfg, tcfg, x_train, y_train, checkpoint_dir, **kw)
