@@ -43,7 +43,8 @@ def _run(out: Path, hash_seed: str) -> dict[str, bytes]:
 def test_writers_byte_identical_across_processes(tmp_path):
     a = _run(tmp_path / "a", "1")
     b = _run(tmp_path / "b", "2")
-    assert len(a) == 8 and a.keys() == b.keys()  # nifti, png, 4 slices, seg, manifest
+    assert len(a) == 9 and a.keys() == b.keys()  # nifti + its JSON sidecar, png, 4 slices, seg, manifest
+    assert "t2w.json" in a
     for name in a:
         assert a[name] == b[name], name
     assert not [n for n in a if ".tmp-" in n]

@@ -29,6 +29,8 @@ models_app = typer.Typer(help="List, inspect and export models (shipped, $RADSYN
 app.add_typer(models_app, name="models")
 from radsynth.cli.audit import audit_app  # noqa: E402  (light: typer only; heavy imports in commands)
 app.add_typer(audit_app, name="audit")
+from radsynth.cli.ingest import ingest_cmd  # noqa: E402  (light: typer only; heavy imports in the command)
+app.command("ingest")(ingest_cmd)
 
 EXIT_USAGE = 2
 
@@ -258,11 +260,27 @@ def models_export(
     from radsynth.generators.zoo import EXPORT_FILE, export_model
 
     dest = export_model(model, out)
+    _audit_export(model, dest, EXPORT_FILE)
     typer.echo(f"exported {model} -> {dest} (file sha256s in {dest / EXPORT_FILE})")
 
 
-from radsynth.cli.verify import verify as _verify  # noqa: E402  (light module; crypto imported when run)
-app.command("verify")(user_errors(_verify))
+def _audit_export(model: str, dest: Path, export_file: str) -> None:
+    """Append an ``export`` audit record: config hash (sha256 of config.json), source model, exported sha256s."""
+    import json as _json
+
+    from radsynth.io.atomic import sha256_file
+    from radsynth.provenance.audit import log_action
+
+    doc = _json.loads((dest / export_file).read_text())
+    files = dict(doc.get("files", {}))
+    log_action("export", config_hash=files.get("config.json", ""),
+               inputs={"model": str(model), "model_kind": str(doc.get("kind", "")),
+                       "weights_sha256": files.get("weights.safetensors", "")},
+               outputs={"folder": str(dest.resolve()), **files, export_file: sha256_file(dest / export_file)})
+
+
+from radsynth.cli.verify import register as _register_verify  # noqa: E402  (light; crypto/c2pa imported when run)
+_register_verify(app, user_errors)  # `radsynth verify DIR`, `radsynth c2pa sign DIR` / `show FILE`
 
 def main() -> None:
     try:

@@ -224,7 +224,11 @@ def load_spec(path: str | os.PathLike[str]) -> CohortSpec:
     if not p.is_file():
         raise RadsynthInputError("SPEC", str(p), "an existing YAML file", hint="Check the path.")
     try:
-        data = yaml.safe_load(p.read_text())
+        data = yaml.safe_load(p.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise RadsynthInputError("SPEC", str(p), f"UTF-8 text (invalid byte at offset {exc.start})") from None
+    except RecursionError:
+        raise RadsynthInputError("SPEC", str(p), "YAML nested less than ~300 levels deep") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

@@ -282,4 +282,19 @@ def evaluate(
     atomic_write_text(out_p / "report.html", page)
     timings["total"] = time.perf_counter() - t0
     atomic_write_text(out_p / "timings.json", json.dumps({k: round(v, 2) for k, v in timings.items()}, indent=2) + "\n")
+    record_evaluation(cfg, fps, {k: getattr(v, "source", "") for k, v in ctx.sets().items()}, out_p)
     return EvaluationResult(out=out_p, sections=ordered, metrics=metrics)
+
+
+def record_evaluation(cfg: EvaluateConfig, fingerprints: dict[str, str], sources: dict[str, Any], out: Path) -> None:
+    """Append an ``evaluate`` audit record: settings hash, input set fingerprints (and where they came
+    from), sha256 of metrics.json and report.html."""
+    from radsynth.core.records import config_hash
+    from radsynth.io.atomic import sha256_file
+    from radsynth.provenance.audit import log_action
+
+    log_action("evaluate", config_hash=config_hash(cfg.to_json_dict()),
+               inputs={**{f"{k}_fingerprint": str(v) for k, v in fingerprints.items()},
+                       **{f"{k}_source": str(v) for k, v in sources.items()}},
+               outputs={"folder": str(out.resolve()), "metrics.json": sha256_file(out / "metrics.json"),
+                        "report.html": sha256_file(out / "report.html")})

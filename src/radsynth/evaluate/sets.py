@@ -11,7 +11,10 @@ A set is loaded from one of:
 (c) a radsynth output folder, or its ``manifest.parquet`` (recognised by ``kind`` and ``format`` columns):
     rows with ``kind == "image"`` and a 2D-capable format; the class is ``attr_class``, else the one true
     ``label_<name>`` column, else none; ``attr_<name>`` columns are attributes; ``subject`` is the group id;
-(d) a folder of loose images (no class sub-folders): an unlabelled set.
+(d) a folder of loose images (no class sub-folders): an unlabelled set;
+(f) a ``radsynth ingest`` output folder, or its ``manifest.parquet`` (recognised by ``source_format`` and
+    ``sha256`` columns beside ``path``/``class``/``patient``): class, pseudonymous patient and modality from the
+    manifest (``unknown``/``volume`` = not recorded); the file-description columns are not attributes.
 
 Group ids (``patients``), used to keep a patient's images together in splits and bootstraps, come from a
 ``patient`` column (or a radsynth ``subject``); otherwise, for real sets, from the file name
@@ -45,8 +48,16 @@ from typing import Any
 import numpy as np
 
 from radsynth.core.errors import RadsynthInputError
-from radsynth.generators.data import IMAGE_SUFFIXES, MANIFEST_SUFFIXES, patient_id, read_image, resize_image
-from radsynth.generators.data import _is_image
+from radsynth.generators.data import (
+    IMAGE_SUFFIXES,
+    INGEST_FILE_COLUMNS,
+    MANIFEST_SUFFIXES,
+    _is_image,
+    is_ingest_manifest,
+    patient_id,
+    read_image,
+    resize_image,
+)
 from radsynth.generators.data import _stem as _strip_suffix
 from radsynth.io.atomic import sha256_file
 
@@ -308,6 +319,28 @@ def _manifest_entries(cols: list[str], rows: list[dict[str, Any]], base: Path, f
     return out
 
 
+def _ingest_entries(cols: list[str], rows: list[dict[str, Any]], base: Path) -> list[_Entry]:
+    """Rows of a ``radsynth ingest`` manifest (f): class, pseudonymous patient, modality ('unknown' = none);
+    the file-description columns (rows, bits, sha256, ...) are not attributes."""
+    attr_cols = sorted(set(cols) - {"path", "class", "patient", "modality"} - set(INGEST_FILE_COLUMNS))
+    out = []
+    for r in rows:
+        mod = _norm_modality(r.get("modality"))
+        out.append(_Entry(path=_resolve(base, _text(r.get("path"))), label=_text(r.get("class")) or None,
+                          patient=_text(r.get("patient")) or None, attrs={c: _text(r.get(c)) for c in attr_cols},
+                          modality=None if mod in ("UNKNOWN", "VOLUME") else mod))
+    return out
+
+
+def _ingest_folder_table(folder: Path, fld: str) -> tuple[list[str], list[dict[str, Any]]] | None:
+    """(columns, rows) of ``folder/manifest.parquet`` when it is a ``radsynth ingest`` manifest, else None."""
+    m = folder / "manifest.parquet"
+    if not m.is_file():
+        return None
+    cols, rows = _read_table(m, fld)
+    return (cols, rows) if is_ingest_manifest(cols) else None
+
+
 def _folder_entries(root: Path, fld: str) -> list[_Entry]:
     """Class sub-folders (a, e), else loose images (d)."""
     out: list[_Entry] = []
@@ -335,8 +368,13 @@ def _collect(src: Path, fld: str) -> tuple[Path, list[_Entry]]:
             raise RadsynthInputError(fld, str(src), _ACCEPTED, "Pass the folder holding the images or a manifest.")
         cols, rows = _read_table(src, fld)
         base = src.parent
+        if is_ingest_manifest(cols):
+            return base, _ingest_entries(cols, rows, base)
         return base, (_radsynth_entries(cols, rows, base) if _is_radsynth(cols) else
                       _manifest_entries(cols, rows, base, fld))
+    ingested = _ingest_folder_table(src, fld)
+    if ingested is not None:
+        return src, _ingest_entries(*ingested, src)
     table = _radsynth_folder_table(src, fld)
     if table is not None:
         return src, _radsynth_entries(*table, src)

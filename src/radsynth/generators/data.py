@@ -17,7 +17,9 @@ doi:10.17632/rscbjbr9sj.2):
   across the split, splitting could).
 
 Any other name is its own patient (the file stem up to the first ``_``/``-``
-free suffix is not guessed). Readers return float32 2D arrays scaled to [0, 1].
+free suffix is not guessed). A class folder with a ``manifest.parquet`` holding
+``path`` (relative to the folder) and ``patient`` columns, such as a
+``radsynth ingest`` output, takes the patient ids from it instead. Readers return float32 2D arrays scaled to [0, 1].
 """
 
 from __future__ import annotations
@@ -58,6 +60,32 @@ def _stem(name: str) -> str:
         if low.endswith(suf):
             return name[: -len(suf)]
     return name
+
+
+#: Columns of a ``radsynth ingest`` manifest that describe the stored file, not the image (not attributes).
+INGEST_FILE_COLUMNS = ("rows", "columns", "slices", "bits", "source_format", "sha256", "deid_changes")
+
+
+def is_ingest_manifest(columns: Sequence[str]) -> bool:
+    """Whether a manifest's columns are those of a ``radsynth ingest`` output (``DIR/manifest.parquet``)."""
+    return {"path", "class", "patient", "source_format", "sha256"} <= set(columns)
+
+
+def _manifest_patients(root: Path) -> dict[str, str]:
+    """``{path relative to root: patient}`` from ``root/manifest.parquet`` when it has path and patient columns."""
+    m = root / "manifest.parquet"
+    if not m.is_file():
+        return {}
+    import pyarrow.parquet as pq
+
+    try:
+        t = pq.read_table(m)
+    except Exception:  # noqa: BLE001 - an unreadable manifest: fall back to file-name patient ids
+        return {}
+    if "path" not in t.column_names or "patient" not in t.column_names:
+        return {}
+    return {str(p): str(q) for p, q in zip(t.column("path").to_pylist(), t.column("patient").to_pylist())
+            if p and q not in (None, "")}
 
 
 def _is_image(path: Path) -> bool:
@@ -126,8 +154,10 @@ def scan_class_folder(root: str | os.PathLike[str], *, require_classes: int = 1)
     classes = tuple(g[0] for g in groups)
     if len({c.lower() for c in classes}) != len(classes):
         raise RadsynthInputError("--data classes", list(classes), "class folder names distinct ignoring case")
+    known = _manifest_patients(r)  # e.g. a `radsynth ingest` output: pseudonymous file names, real grouping
     items = tuple(
-        ImageItem(path=p, label=c, label_index=i, patient=patient_id(p.name))
+        ImageItem(path=p, label=c, label_index=i,
+                  patient=known.get(p.relative_to(r).as_posix()) or patient_id(p.name))
         for i, (c, files) in enumerate(groups)
         for p in files
     )
@@ -167,7 +197,8 @@ def scan_manifest(manifest: str | os.PathLike[str], *, require_classes: int = 1)
     if not rows or "path" not in cols or cls_col is None:
         raise RadsynthInputError(f"{field} columns", sorted(cols), "at least one row with columns path and class (or label)")
     entries: dict[str, list[tuple[Path, str, tuple[tuple[str, str], ...]]]] = {}
-    attr_cols = sorted(cols - {"path", cls_col, "patient"})
+    file_cols = set(INGEST_FILE_COLUMNS) if is_ingest_manifest(cols) else set()
+    attr_cols = sorted(cols - {"path", cls_col, "patient"} - file_cols)
     for i, row in enumerate(rows):
         rel, cls = row.get("path"), row.get(cls_col)
         if not rel or cls in (None, ""):

@@ -119,6 +119,53 @@ def _curve_sections(result: Any) -> list[str]:
             "", *head, *_curve_rows(result.losses, result.val_curve), ""]
 
 
+#: Model-card limits (issue #11): what samples must not be used for.
+MODEL_LIMITS = (
+    "- Samples are **not** a substitute for real data in final performance claims: a model trained or evaluated "
+    "on them must be confirmed on real, independent, held-out scans before clinical or regulatory use.",
+    "- **Not** for safety-critical edge cases (rare presentations, failure modes a model must not miss) without "
+    "real-data confirmation: the generator reproduces what its training data showed, often, and little else.",
+    "- Small training sets are memorised: run `radsynth evaluate` (memorisation section) before sharing samples.",
+)
+#: Model-card provenance lines: how samples are marked and verified.
+MODEL_PROVENANCE = (
+    "- Every sample is a 16-bit PNG marked synthetic: `radsynth:provenance` iTXt chunk (model weights sha256, "
+    "sampler, seed) and an XMP packet with IPTC digital source type `trainedAlgorithmicMedia`.",
+    "- `radsynth sample` folders carry an Ed25519-signed `SHA256SUMS`; check them with `radsynth verify DIR`.",
+    "- Any watermark applied at sampling time is recorded (scheme, payload) in each sample's provenance and "
+    "checked by `radsynth verify`; C2PA content credentials can be added with `radsynth c2pa sign DIR`.",
+    "- Training, sampling, evaluation and export are appended to the hash-chained audit log (`radsynth audit`).",
+)
+#: A class holding more than this share of the training images is reported as an imbalance.
+CLASS_IMBALANCE_SHARE = 0.6
+
+
+def training_bias_lines(counts: dict[str, dict[str, int]], n_patients: dict[str, int]) -> list[str]:
+    """Bias notes computed from the training class counts and patient numbers."""
+    train = {str(k): int(v) for k, v in counts.get("train", {}).items()}
+    total = sum(train.values())
+    lines = []
+    if total and len(train) > 1:
+        top, top_n = max(sorted(train.items()), key=lambda kv: kv[1])
+        shares = ", ".join(f"{c} {n}/{total} ({100 * n / total:.0f}%)" for c, n in sorted(train.items()))
+        if top_n / total > CLASS_IMBALANCE_SHARE:
+            lines.append(f"- Class balance of the training images: {shares}; imbalanced: `{top}` is "
+                         f"{100 * top_n / total:.0f}% (over {100 * CLASS_IMBALANCE_SHARE:.0f}%), so rarer classes "
+                         "are learned from fewer examples and may be less faithful.")
+        else:
+            lines.append(f"- Class balance of the training images: {shares}; largest class "
+                         f"{100 * top_n / total:.0f}%.")
+    elif total:
+        lines.append(f"- {total} training images, one class: no class conditioning bias to report.")
+    pts = int(n_patients.get("train", 0))
+    if total and pts:
+        lines.append(f"- {pts} training patients ({total / pts:.1f} images per patient): samples cover only the "
+                     "variety of these patients, their scanners and sites.")
+    lines.append("- Sex, age, ethnicity, scanner and site are not controlled unless they were conditioning "
+                 "attributes; their mix in the samples follows (and may exaggerate) the training data.")
+    return lines
+
+
 def write_model_dir(
     out: str | os.PathLike[str],
     *,
@@ -176,9 +223,10 @@ def write_model_dir(
         f"| (all) | {sum(counts['train'].values())} | {sum(counts['val'].values())} |"
     ]
     use = intended_use or (
-        "Research and development only: augmenting or stress-testing image models, teaching, and method "
-        "development. Not for diagnosis or any clinical decision. Samples imitate the training data, including "
-        "its biases, artefacts and population; check class fidelity and memorisation before sharing or relying on them."
+        "Research and development only: training and pre-training image models on synthetic data, augmenting or "
+        "stress-testing them, education and teaching, and method development. Not for diagnosis or any clinical "
+        "decision. Samples imitate the training data, including its biases, artefacts and population; check class "
+        "fidelity and memorisation before sharing or relying on them."
     )
     licence = data_licence or (
         "not recorded: the licence of the training data (above) applies to this model and its samples; "
@@ -207,6 +255,18 @@ def write_model_dir(
         "| class | train images | val images |",
         "|---|---|---|",
         *cls_rows,
+        "",
+        "## Limits",
+        "",
+        *MODEL_LIMITS,
+        "",
+        "## Bias notes",
+        "",
+        *training_bias_lines(counts, n_patients),
+        "",
+        "## Provenance and verification",
+        "",
+        *MODEL_PROVENANCE,
         "",
         "## Training",
         "",

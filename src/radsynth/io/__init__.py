@@ -4,8 +4,10 @@ Every writer is *deterministic* (same inputs -> byte-identical file, in any
 process: no timestamps, no random UIDs, no current dates) and *atomic* (the
 file appears under its final name only when complete, see :mod:`.atomic`).
 Every file carries its own synthetic marking (NIfTI descrip + header
-extension, PNG tEXt chunks, DICOM Synthetic Data / Conversion Type / private
-block), built from :func:`synthetic_marking`.
+extension + JSON sidecar, PNG iTXt/tEXt chunks and an XMP packet, DICOM
+Synthetic Data / Conversion Type / private block), built from
+:func:`synthetic_marking`; the IPTC digital source type of the content comes
+from :func:`digital_source_type`.
 
 Submodules are imported lazily so that ``import radsynth.io.nifti`` does not pay
 for pydicom/highdicom.
@@ -43,6 +45,28 @@ def synthetic_marking(provenance: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
+#: IPTC NewsCodes digital source types (also used by C2PA ``c2pa.created`` actions).
+IPTC_DIGITAL_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/"
+TRAINED_ALGORITHMIC_MEDIA = IPTC_DIGITAL_SOURCE_TYPE + "trainedAlgorithmicMedia"
+ALGORITHMIC_MEDIA = IPTC_DIGITAL_SOURCE_TYPE + "algorithmicMedia"
+#: Tokens of a generator name that mean a *learned* model (trained on data) rather than a physics simulation.
+LEARNED_GENERATOR_TOKENS = ("ddpm", "ldm", "gan", "vae", "diffusion", "learned", "autoencoder")
+
+
+def digital_source_type(provenance: dict[str, Any] | None) -> str:
+    """IPTC digital source type URI of content made under ``provenance``.
+
+    ``trainedAlgorithmicMedia`` when ``provenance["generator"]`` names a learned model
+    (``ddpm-2d``, ``learned-2d``, ``radsynth.ldm``, ... : any of
+    :data:`LEARNED_GENERATOR_TOKENS` as a ``-``/``.``/``_`` separated word), else
+    ``algorithmicMedia`` (physics simulation: ``mri-brain``, ``ct-chest``, ``xray-chest``;
+    the anatomy may derive from real scans, the pixels are computed, not learned).
+    """
+    name = str((provenance or {}).get("generator", "")).lower()
+    words = set(name.replace(".", "-").replace("_", "-").split("-"))
+    return TRAINED_ALGORITHMIC_MEDIA if words & set(LEARNED_GENERATOR_TOKENS) else ALGORITHMIC_MEDIA
+
+
 _LAZY = {
     "atomic_path": "atomic",
     "atomic_write_bytes": "atomic",
@@ -50,6 +74,9 @@ _LAZY = {
     "sha256_file": "atomic",
     "write_nifti": "nifti",
     "read_nifti": "nifti",
+    "sidecar_path": "nifti",
+    "read_nifti_marking": "nifti",
+    "read_png_marking": "png",
     "write_png16": "png",
     "write_preview": "png",
     "write_mask_preview": "png",
@@ -67,7 +94,8 @@ _LAZY = {
     "manifest_row": "manifest",
 }
 
-__all__ = ["SYNTHETIC_NOTE", "RADSYNTH_VERSION", "synthetic_marking", *_LAZY]
+__all__ = ["SYNTHETIC_NOTE", "RADSYNTH_VERSION", "synthetic_marking", "digital_source_type",
+           "TRAINED_ALGORITHMIC_MEDIA", "ALGORITHMIC_MEDIA", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 from radsynth.core.errors import RadsynthInputError
 from radsynth.io.atomic import atomic_write_bytes, sha256_file
 
-KINDS = ("image", "mask", "dicom_series", "dicom_seg", "preview", "metadata")
+KINDS = ("image", "mask", "dicom_series", "dicom_seg", "preview", "metadata", "sidecar")
 FORMATS = ("nifti", "dicom", "png", "json")
 
 #: Fixed leading columns and their Arrow types.

@@ -13,6 +13,14 @@ canonical JSON of :func:`radsynth.io.synthetic_marking` (generator, versions,
 config hash, seed, ``"synthetic": true`` and the full provenance), so a NIfTI
 carries its own synthetic marking.
 
+Sidecar: :func:`write_nifti` also writes ``<name>.json`` next to the image
+(:func:`sidecar_path`; BIDS-style JSON sidecar, ``sidecar=True`` by default) with
+``"SyntheticData": true``, the generator, its version, config hash, seed, the
+synthetic note, the IPTC digital source type and the description, so tools that
+never open the header (BIDS validators, file browsers) still see what it is. It is
+canonical JSON (sorted keys), written atomically *before* the image so that an image
+never exists without its sidecar.
+
 Determinism: nibabel 5 already gzips with ``mtime=0`` and no stored file name
 (checked: two saves 1 s apart are byte-identical). We nevertheless serialise
 with ``Nifti1Image.to_bytes`` and compress ourselves with :func:`gzip.compress`
@@ -34,7 +42,7 @@ from nibabel import nifti1
 
 from radsynth.core.errors import RadsynthInputError
 from radsynth.core.records import canonical_json
-from radsynth.io import synthetic_marking
+from radsynth.io import SYNTHETIC_NOTE, digital_source_type, synthetic_marking
 from radsynth.io.atomic import atomic_write_bytes
 
 #: gzip level: 1 like nibabel's default (fastest; ~0.6 s for a 1 mm head in float32).
@@ -162,6 +170,37 @@ def nifti_bytes(
     return img.to_bytes()
 
 
+def sidecar_path(path: str | os.PathLike[str]) -> Path:
+    """The JSON sidecar of a NIfTI path: ``x.nii.gz`` / ``x.nii`` -> ``x.json`` (same folder)."""
+    p = Path(path)
+    name = p.name
+    low = name.lower()
+    if low.endswith(".nii.gz"):
+        stem = name[: -len(".nii.gz")]
+    elif low.endswith(".nii"):
+        stem = name[: -len(".nii")]
+    else:
+        raise RadsynthInputError("path", str(p), "a file name ending in .nii.gz or .nii")
+    return p.with_name(stem + ".json")
+
+
+def sidecar_dict(provenance: dict[str, Any] | None, description: str = "", intent: str | None = None) -> dict[str, Any]:
+    """Content of the JSON sidecar (see the module docstring)."""
+    m = synthetic_marking(provenance)
+    return {
+        "SyntheticData": True,
+        "Note": SYNTHETIC_NOTE,
+        "Description": description,
+        "DigitalSourceType": digital_source_type(provenance),
+        "Generator": m["generator"],
+        "GeneratorVersion": m["generator_version"],
+        "ConfigHash": m["config_hash"],
+        "Seed": m["seed"],
+        "RadsynthVersion": m["radsynth_version"],
+        "Intent": intent or "image",
+    }
+
+
 def write_nifti(
     path: str | os.PathLike[str],
     array: np.ndarray,
@@ -172,6 +211,7 @@ def write_nifti(
     dtype: Any = None,
     provenance: dict[str, Any] | None = None,
     quantise: bool = False,
+    sidecar: bool = True,
 ) -> Path:
     """Write ``array`` (RAS voxel order of ``affine``) as NIfTI-1, atomically.
 
@@ -181,7 +221,8 @@ def write_nifti(
     dtypes refuse non-integer data rather than rounding it silently.
     ``quantise=True`` stores a float image as int16 with a header slope
     (:func:`scaled_int16`): about 3x smaller once gzipped for noisy MR images.
-    Returns the final path.
+    ``sidecar=True`` also writes the JSON sidecar :func:`sidecar_path` (see the module
+    docstring). Returns the final image path.
     """
     path = Path(path)
     name = path.name.lower()
@@ -191,7 +232,52 @@ def write_nifti(
         array, affine, description=description, intent=intent, dtype=dtype, provenance=provenance, quantise=quantise
     )
     data = gzip.compress(raw, compresslevel=NIFTI_GZIP_LEVEL, mtime=0) if name.endswith(".gz") else raw
+    if sidecar:
+        doc = sidecar_dict(provenance, description, intent)
+        atomic_write_bytes(sidecar_path(path), (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode("utf-8"))
     return atomic_write_bytes(path, data)
+
+
+def _marking_of(hdr: Any) -> dict[str, Any] | None:
+    for ext in hdr.extensions:
+        if ext.get_code() != ECODE_COMMENT:
+            continue
+        raw = ext.get_content()
+        raw = raw if isinstance(raw, bytes) else str(raw).encode("utf-8")
+        try:
+            candidate = json.loads(raw.rstrip(b"\x00").decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            continue
+        if isinstance(candidate, dict) and candidate.get("synthetic") is True:
+            return candidate
+    return None
+
+
+def read_nifti_marking(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The synthetic marking of a NIfTI file, header only (the voxels are not read).
+
+    ``{"descrip", "marking" (ecode-6 JSON or None), "intent" (NIfTI intent code),
+    "sidecar" (parsed :func:`sidecar_path` JSON, or None when missing/unreadable),
+    "sidecar_path"}``. Raises ValueError (or OSError) for a file nibabel cannot read.
+    """
+    try:
+        img = nib.load(os.fspath(path))
+    except Exception as exc:  # noqa: BLE001 - nibabel raises assorted error types for garbage files
+        raise ValueError(f"not a readable NIfTI file ({type(exc).__name__})") from None
+    hdr = img.header
+    side = sidecar_path(path)
+    try:
+        doc = json.loads(side.read_text(encoding="utf-8"))
+        doc = doc if isinstance(doc, dict) else None
+    except (OSError, ValueError):
+        doc = None
+    return {
+        "descrip": hdr["descrip"].tobytes().rstrip(b"\x00").decode("ascii", "replace"),
+        "marking": _marking_of(hdr),
+        "intent": int(hdr["intent_code"]),
+        "sidecar": doc,
+        "sidecar_path": side,
+    }
 
 
 def read_nifti(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
@@ -210,19 +296,7 @@ def read_nifti(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray, di
         array = np.asanyarray(img.dataobj)
     else:
         array = img.get_fdata(dtype=np.float32)
-    marking = None
-    for ext in hdr.extensions:
-        if ext.get_code() != ECODE_COMMENT:
-            continue
-        raw = ext.get_content()
-        raw = raw if isinstance(raw, bytes) else str(raw).encode("utf-8")
-        try:
-            candidate = json.loads(raw.rstrip(b"\x00").decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            continue
-        if isinstance(candidate, dict) and candidate.get("synthetic") is True:
-            marking = candidate
-            break
+    marking = _marking_of(hdr)
     descrip = hdr["descrip"].tobytes().rstrip(b"\x00").decode("ascii", "replace")
     intent_code = int(hdr["intent_code"])
     info = {

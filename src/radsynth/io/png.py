@@ -2,10 +2,21 @@
 
 PNG files are written with Pillow (mode ``"I;16"`` -> IHDR bit depth 16, colour
 type 0; label previews mode ``"L"``, 8 bit), a fixed zlib level and no ``tIME``
-chunk, so the bytes depend on the pixels and text only. Every file carries tEXt
-chunks marking it synthetic: ``Software`` (``radsynth <version>``),
-``Description`` and ``Comment`` (:data:`radsynth.io.SYNTHETIC_NOTE`) and
-``radsynth:provenance`` (canonical JSON of :func:`radsynth.io.synthetic_marking`).
+chunk, so the bytes depend on the pixels and text only. Every file marks itself
+synthetic with, in this order:
+
+* tEXt ``Software`` (``radsynth <version>``), ``Description`` and ``Comment``
+  (:data:`radsynth.io.SYNTHETIC_NOTE`): the standard PNG keywords most viewers show
+  (an iTXt chunk instead when a value is not Latin-1);
+* iTXt ``radsynth:provenance``: canonical JSON of :func:`radsynth.io.synthetic_marking`,
+  UTF-8 (iTXt, the international text chunk: tEXt is Latin-1 only), uncompressed;
+* iTXt ``XML:com.adobe.xmp``: an XMP packet (the PNG keyword the XMP specification
+  part 3 defines) with the IPTC ``Iptc4xmpExt:DigitalSourceType``
+  (:func:`radsynth.io.digital_source_type`: ``trainedAlgorithmicMedia`` for learned
+  generators, ``algorithmicMedia`` for physics simulation), ``xmp:CreatorTool`` and
+  ``dc:description``. No dates or random ids, so the packet is deterministic.
+
+:func:`read_png_marking` reads all of it back (and whether a C2PA ``caBX`` chunk is present).
 
 Display convention (radiological), for RAS+ canonical volumes
 (axis0 = x left->right, axis1 = y posterior->anterior, axis2 = z inferior->superior):
@@ -21,16 +32,24 @@ Pixels are shown square; anisotropic voxels are not resampled.
 
 from __future__ import annotations
 
+import json
 import os
+import struct
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 from PIL import Image, PngImagePlugin
 
 from radsynth.core.errors import RadsynthInputError
 from radsynth.core.records import canonical_json
-from radsynth.io import RADSYNTH_VERSION, SYNTHETIC_NOTE, synthetic_marking
+from radsynth.io import (
+    RADSYNTH_VERSION,
+    SYNTHETIC_NOTE,
+    digital_source_type,
+    synthetic_marking,
+)
 from radsynth.io.atomic import atomic_path
 
 PLANES = ("axial", "coronal", "sagittal")
@@ -40,6 +59,13 @@ PNG_COMPRESS_LEVEL = 6
 AUTO_WINDOW_PERCENTILES = (0.5, 99.5)
 
 _PLANE_AXIS = {"sagittal": 0, "coronal": 1, "axial": 2}
+#: iTXt keyword of the provenance JSON.
+PROVENANCE_KEY = "radsynth:provenance"
+#: iTXt keyword of an XMP packet in PNG (XMP specification part 3, 1.1.5).
+XMP_KEY = "XML:com.adobe.xmp"
+#: PNG chunk type that holds a C2PA manifest store (C2PA specification, embedding in PNG).
+C2PA_CHUNK = b"caBX"
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def _to_display(s2d: np.ndarray) -> np.ndarray:
@@ -111,17 +137,130 @@ def auto_window(volume: np.ndarray) -> tuple[float, float]:
     return lo, hi
 
 
+def xmp_packet(provenance: dict[str, Any] | None, description: str) -> str:
+    """Deterministic XMP packet: IPTC digital source type, creator tool, description."""
+    dst = digital_source_type(provenance)
+    return (
+        '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/">\n'
+        ' <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">\n'
+        '  <rdf:Description rdf:about=""\n'
+        '    xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/"\n'
+        '    xmlns:xmp="http://ns.adobe.com/xap/1.0/"\n'
+        '    xmlns:dc="http://purl.org/dc/elements/1.1/"\n'
+        f'    Iptc4xmpExt:DigitalSourceType={quoteattr(dst)}\n'
+        f'    xmp:CreatorTool={quoteattr(f"radsynth {RADSYNTH_VERSION}")}>\n'
+        f'   <dc:description><rdf:Alt><rdf:li xml:lang="x-default">{escape(description)}</rdf:li></rdf:Alt>'
+        '</dc:description>\n'
+        '  </rdf:Description>\n'
+        ' </rdf:RDF>\n'
+        '</x:xmpmeta>\n'
+        '<?xpacket end="r"?>'
+    )
+
+
 def _text_chunks(provenance: dict[str, Any] | None, description: str) -> PngImagePlugin.PngInfo:
     info = PngImagePlugin.PngInfo()
     note = SYNTHETIC_NOTE if not description else f"{SYNTHETIC_NOTE}. {description}"
-    for key, value in (
-        ("Software", f"radsynth {RADSYNTH_VERSION}"),
-        ("Description", note),
-        ("Comment", SYNTHETIC_NOTE),
-        ("radsynth:provenance", canonical_json(synthetic_marking(provenance))),
-    ):
-        info.add_text(key, value.encode("latin-1", "replace").decode("latin-1"))
+    for key, value in (("Software", f"radsynth {RADSYNTH_VERSION}"), ("Description", note), ("Comment", SYNTHETIC_NOTE)):
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            info.add_itxt(key, value)
+        else:
+            info.add_text(key, value)
+    info.add_itxt(PROVENANCE_KEY, canonical_json(synthetic_marking(provenance)))
+    info.add_itxt(XMP_KEY, xmp_packet(provenance, note))
     return info
+
+
+def png_chunks(path: str | os.PathLike[str]) -> list[tuple[bytes, bytes]]:
+    """``[(chunk type, data), ...]`` of a PNG file, in file order (no CRC check).
+
+    Hand-written walk over the chunk layout (length, type, data, CRC): Pillow drops the
+    ancillary chunks it does not know (``caBX``), and we need to know which text chunk type
+    carries a key. Raises ValueError for a file that is not a PNG or is truncated.
+    """
+    data = Path(path).read_bytes()
+    if not data.startswith(_PNG_SIGNATURE):
+        raise ValueError("not a PNG file (bad signature)")
+    out: list[tuple[bytes, bytes]] = []
+    pos = len(_PNG_SIGNATURE)
+    while pos < len(data):
+        if pos + 8 > len(data):
+            raise ValueError("truncated PNG chunk header")
+        (length,) = struct.unpack(">I", data[pos:pos + 4])
+        ctype = data[pos + 4:pos + 8]
+        end = pos + 12 + length
+        if end > len(data):
+            raise ValueError(f"truncated PNG chunk {ctype!r}")
+        out.append((ctype, data[pos + 8:pos + 8 + length]))
+        pos = end
+        if ctype == b"IEND":
+            break
+    return out
+
+
+def _text_of(ctype: bytes, data: bytes) -> tuple[str, str] | None:
+    """(keyword, text) of an uncompressed tEXt/iTXt chunk (compressed iTXt via zlib)."""
+    try:
+        if ctype == b"tEXt":
+            key, _, value = data.partition(b"\x00")
+            return key.decode("latin-1"), value.decode("latin-1")
+        if ctype == b"iTXt":
+            key, _, rest = data.partition(b"\x00")
+            flag, method, rest = rest[0], rest[1], rest[2:]
+            _lang, _, rest = rest.partition(b"\x00")
+            _tkey, _, value = rest.partition(b"\x00")
+            if flag:
+                import zlib
+
+                if method != 0:
+                    return None
+                value = zlib.decompress(value)
+            return key.decode("latin-1"), value.decode("utf-8")
+    except (IndexError, UnicodeDecodeError, ValueError):
+        return None
+    return None
+
+
+def read_png_marking(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The synthetic marking of a PNG file.
+
+    Returns ``{"marking": parsed radsynth:provenance JSON (or None), "marking_chunk": "iTXt" |
+    "tEXt" | None, "digital_source_type": from the XMP packet (or None), "software",
+    "description", "comment" (str or None), "c2pa": True when a caBX chunk is present,
+    "label_mask": True for a radsynth label-mask preview}``. Raises ValueError for a file
+    that is not a readable PNG.
+    """
+    res: dict[str, Any] = {"marking": None, "marking_chunk": None, "digital_source_type": None, "software": None,
+                           "description": None, "comment": None, "c2pa": False, "label_mask": False}
+    for ctype, data in png_chunks(path):
+        if ctype == C2PA_CHUNK:
+            res["c2pa"] = True
+            continue
+        kv = _text_of(ctype, data)
+        if kv is None:
+            continue
+        key, value = kv
+        if key == PROVENANCE_KEY and res["marking"] is None:
+            try:
+                parsed = json.loads(value)
+            except ValueError:
+                continue
+            if isinstance(parsed, dict):
+                res["marking"], res["marking_chunk"] = parsed, ctype.decode("ascii")
+        elif key == XMP_KEY:
+            marker = "Iptc4xmpExt:DigitalSourceType="
+            i = value.find(marker)
+            if i >= 0:
+                q = value[i + len(marker):i + len(marker) + 1]
+                j = value.find(q, i + len(marker) + 1)
+                res["digital_source_type"] = value[i + len(marker) + 1:j] if q in "\"'" and j > 0 else None
+        elif key in ("Software", "Description", "Comment"):
+            res[key.lower()] = value
+    res["label_mask"] = bool(res["description"] and f"{SYNTHETIC_NOTE}. label mask" in res["description"])
+    return res
 
 
 def _save(

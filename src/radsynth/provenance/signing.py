@@ -17,7 +17,10 @@ is never written into an output folder.
   own. A key shipped inside the folder proves integrity, not origin: check against a
   key you trust with ``verify_dataset(folder, public_key_path=...)``.
 
-:func:`verify_dataset` never raises on tampered content; it lists every problem.
+:func:`verify_dataset` never raises on tampered content; it lists every problem. Besides the
+signature and the hashes it checks that every image is marked synthetic
+(:mod:`radsynth.provenance.marks`: DICOM tags, NIfTI descrip + extension + sidecar, PNG text
+chunk, any C2PA manifest valid) and the declared watermarks (:func:`radsynth.provenance.marks.check_watermarks`).
 """
 
 from __future__ import annotations
@@ -304,10 +307,16 @@ class VerifyResult(list):
 
     ``n_files`` (entries in SHA256SUMS), ``key_fingerprint`` (of the key checked against),
     ``key_source`` ("--public-key <path>" or "folder"), ``own_key`` ("match", "differs" or
-    "none": whether that key is the user's own signing key) and ``signature_valid``.
+    "none": whether that key is the user's own signing key), ``signature_valid``,
+    ``marks_checked`` (bool), ``n_images`` (image files whose marks were checked) and
+    ``bad_input`` (a one-line reason when the folder cannot be checked at all: SHA256SUMS
+    unparseable, or the folder's public key unreadable; the CLI exits 2 on it).
     """
 
     n_files: int = 0
+    n_images: int = 0
+    marks_checked: bool = False
+    bad_input: str | None = None
     key_fingerprint: str | None = None
     key_source: str = ""
     own_key: str = "none"
@@ -356,10 +365,12 @@ def _check_signature(root: Path, sums: bytes, public_key_path: str | os.PathLike
             key = loaded if isinstance(loaded, Ed25519PublicKey) else None
             if key is None:
                 res.add(PUBLIC_KEY_FILE, "signature", f"not an Ed25519 public key ({type(loaded).__name__})")
+                res.bad_input = res.bad_input or f"{root / PUBLIC_KEY_FILE}: not an Ed25519 public key"
         except FileNotFoundError:
             res.add(PUBLIC_KEY_FILE, "signature", "public key missing; pass --public-key")
         except (OSError, ValueError, TypeError, UnsupportedAlgorithm) as exc:
             res.add(PUBLIC_KEY_FILE, "signature", f"public key unreadable or corrupt ({type(exc).__name__})")
+            res.bad_input = res.bad_input or f"{root / PUBLIC_KEY_FILE}: public key unreadable or corrupt"
     if key is not None:
         fp = public_key_fingerprint(key)
         res.key_fingerprint = fp
@@ -405,13 +416,23 @@ def _check_signature(root: Path, sums: bytes, public_key_path: str | os.PathLike
     res.signature_valid = True
 
 
+#: Files whose presence in SHA256SUMS marks a radsynth output (cohort build, `radsynth sample`).
+RADSYNTH_OUTPUT_MARKERS = ("build.json", "sampling.json")
+
+
 def verify_dataset(folder: str | os.PathLike[str],
-                   public_key_path: str | os.PathLike[str] | None = None) -> VerifyResult:
-    """Check a signed folder: signature, every listed sha256, unlisted files. Returns the problems (empty: ok).
+                   public_key_path: str | os.PathLike[str] | None = None,
+                   *, marks: bool | None = None) -> VerifyResult:
+    """Check a signed folder: signature, every listed sha256, unlisted files, marks. Returns the problems (empty: ok).
 
     Problems (``problem`` field): ``signature`` (missing/corrupt/invalid signature or key),
     ``manifest`` (SHA256SUMS missing or corrupt), ``missing``, ``modified``,
-    ``not a regular file``, ``unreadable``, ``unlisted``. The returned list also carries
+    ``not a regular file``, ``unreadable``, ``unlisted``, and from the marks check ``mark``,
+    ``c2pa``, ``watermark`` (:mod:`radsynth.provenance.marks`). ``marks``: True checks every
+    image file present; False skips it; None (default) checks when the *signed* SHA256SUMS
+    lists a radsynth output marker (:data:`RADSYNTH_OUTPUT_MARKERS`: every cohort build and
+    sample folder), so a radsynth folder cannot opt out without breaking its signature, while
+    any other signed folder is checked for integrity only. The returned list also carries
     which key was used (see :class:`VerifyResult`). Raises :class:`RadsynthInputError` only
     for a folder that does not exist / is not a folder, or an unreadable ``public_key_path``.
     """
@@ -432,6 +453,7 @@ def verify_dataset(folder: str | os.PathLike[str],
     entries, err = _parse_sums(sums)
     if err is not None:
         res.add(SUMS_FILE, "manifest", f"SHA256SUMS corrupt: {err}")
+        res.bad_input = f"{root / SUMS_FILE}: corrupt ({err})"
         return res
     res.n_files = len(entries)
     for rel, digest in sorted(entries.items()):
@@ -459,4 +481,14 @@ def verify_dataset(folder: str | os.PathLike[str],
     for rel in sorted(set(files) | set(others)):
         if rel not in entries:
             res.add(rel, "unlisted", "present but not in SHA256SUMS (added after signing)")
+    if marks is None:
+        marks = any(m in entries for m in RADSYNTH_OUTPUT_MARKERS)
+    if marks:
+        from radsynth.provenance.marks import check_marks, check_watermarks
+
+        items, problems = check_marks(root, files)
+        problems += check_watermarks(root, items)
+        res.marks_checked, res.n_images = True, len(items)
+        for p in problems:
+            res.add(p["path"], p["problem"], p["detail"])
     return res
