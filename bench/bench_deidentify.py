@@ -66,7 +66,7 @@ def main() -> int:
         e_in, e_out = dciodvfy_errors(f), dciodvfy_errors(str(dst))
         new = "n/a" if e_in is None else len(e_out - e_in)
         rows.append((f, len(rep.removed) + rep.private_removed, len(surv), new, pix, dec))
-        print(f"{os.path.basename(f)[:44]:44s} {rows[-1][1]:7d} {len(surv):4d} {str(new):>6s} {str(pix):>8s} {dec:>7s}")
+        print(f"{os.path.basename(f)[:44]:44s} {rows[-1][1]:7d} {len(surv):4d} {new!s:>6s} {pix!s:>8s} {dec:>7s}")
         for s in surv:
             print("   SURVIVES", s)
         if new not in ("n/a", 0):

@@ -29,6 +29,9 @@ models_app = typer.Typer(help="List, inspect and export models (shipped, $RADSYN
 app.add_typer(models_app, name="models")
 from radsynth.cli.audit import audit_app  # noqa: E402  (light: typer only; heavy imports in commands)
 app.add_typer(audit_app, name="audit")
+from radsynth.cli import privacy as _privacy  # noqa: E402  (light: typer only; heavy imports in commands)
+app.command("deidentify")(_privacy.deidentify)
+app.command("phi-scan")(_privacy.phi_scan)
 from radsynth.cli.ingest import ingest_cmd  # noqa: E402  (light: typer only; heavy imports in the command)
 app.command("ingest")(ingest_cmd)
 

@@ -46,9 +46,10 @@ import re
 import secrets
 import shutil
 import sys
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from radsynth.core.errors import RadsynthInputError
 from radsynth.core.records import canonical_json
@@ -119,7 +120,7 @@ class DeidConfig:
         return hashlib.sha256(canonical_json(self.to_json()).encode("utf-8")).hexdigest()
 
     @classmethod
-    def from_json(cls, data: dict[str, Any], key: bytes) -> "DeidConfig":
+    def from_json(cls, data: dict[str, Any], key: bytes) -> DeidConfig:
         """Rebuild from :meth:`to_json`; ``key`` must be the key it was made with (checked by key_id)."""
         cfg = cls(key=key, max_date_shift_days=int(data.get("max_date_shift_days", 365)),
                   allow_private_creators=tuple(data.get("allow_private_creators", ())),
@@ -242,7 +243,7 @@ class Deidentifier:
         self._sr = False  # set per dataset by deidentify()
 
     def _mac(self, purpose: str, value: str) -> bytes:
-        return hmac.new(self.config.key, f"{purpose}\0{value}".encode("utf-8"), hashlib.sha256).digest()
+        return hmac.new(self.config.key, f"{purpose}\0{value}".encode(), hashlib.sha256).digest()
 
     def pseudonym(self, patient_id: str) -> str:
         """``P-`` + 12 hex of HMAC-SHA256(key, patient id)."""
@@ -270,6 +271,7 @@ class Deidentifier:
     def deidentify(self, ds: Any) -> DeidReport:
         """De-identify ``ds`` (a pydicom Dataset/FileDataset) in place; returns what changed."""
         from pydicom.dataset import Dataset
+        from pydicom.uid import UID
 
         if not isinstance(ds, Dataset):
             raise RadsynthInputError("ds", type(ds).__name__, "a pydicom Dataset")
@@ -280,7 +282,7 @@ class Deidentifier:
                          burned_in_annotation=str(ds.get("BurnedInAnnotation", "") or "").strip().upper())
         shift = self.date_shift_days(patient_key)
         sop_class = str(ds.get("SOPClassUID", "") or getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", ""))
-        self._sr = "SR" in getattr(__import__("pydicom").uid.UID(sop_class), "name", "") if sop_class else False
+        self._sr = bool(sop_class) and " SR " in f" {UID(sop_class).name} "  # e.g. "Enhanced SR Storage"
         self._walk(ds, rep, shift, "", top=True)
         self._mark(ds, rep)
         self._file_meta(ds, rep)
@@ -445,7 +447,10 @@ class Deidentifier:
     def _file_meta(self, ds: Any, rep: DeidReport) -> None:
         from pydicom.dataset import FileMetaDataset
 
-        from radsynth.io.dicom_series import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
+        from radsynth.io.dicom_series import (
+            IMPLEMENTATION_CLASS_UID,
+            IMPLEMENTATION_VERSION_NAME,
+        )
 
         old = getattr(ds, "file_meta", None)
         meta = FileMetaDataset()

@@ -20,7 +20,8 @@ YYYYMMDD, d/m/y, d.m.y, "12 March 2021", "Mar 12, 2021", 12-Mar-2021), MRN-like 
 What is not PHI (so radsynth's own outputs come out clean): radsynth's synthetic dummies
 (``SYNTHETIC^<subject>``, subject ids ``sub-NNNN``, Study ID ``SYNTHETIC``), de-identification
 pseudonyms ``P-<12 hex>`` and dummies (``ANONYMOUS``, ``REMOVED``, zero times ``000000``), UIDs
-(digits and dots), hex hashes, version strings, JSON numbers; DICOM dates of a file that says it
+(digits and dots), hex hashes, version strings, JSON numbers, URIs (XMP namespaces carry dates),
+coded-concept values (Code Value: SNOMED codes are digit runs), software/manufacturer strings; DICOM dates of a file that says it
 was de-identified with shifted dates (Patient Identity Removed YES and Longitudinal Temporal
 Information Modified MODIFIED); radsynth SEG's fixed placeholder content date/time (20000101 000000)
 in files marked synthetic (Conversion Type SYN or the RADSYNTH private block).
@@ -36,10 +37,12 @@ import json
 import os
 import re
 import struct
+import warnings
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from radsynth.core.errors import RadsynthInputError
 
@@ -48,6 +51,7 @@ _PSEUDONYM = re.compile(r"P-[0-9a-f]{12}")
 _SUBJECT = re.compile(r"sub-[A-Za-z0-9]+")
 _SAFE_VALUES = frozenset({"ANONYMOUS", "REMOVED", "SYNTHETIC", "NONE", "N/A", "UNKNOWN", "ANONYMIZED"})
 _UID = re.compile(r"\d+(\.\d+)+")
+_URL = re.compile(r"\b(?:https?|ftp|urn|adobe:ns)[:][^\s\"'<>]*")
 _ZERO_TIME = re.compile(r"0{2,6}(\.0*)?")
 
 
@@ -72,14 +76,13 @@ TEXT_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("date", re.compile(r"(?<![\d.])(?:1[89]|20)\d{2}" + _MD + r"(?![\d.])")),
     ("date", re.compile(r"\b(?:0?[1-9]|[12]\d|3[01])[/.](?:0?[1-9]|1[0-2])[/.](?:1[89]|20)?\d{2}\b")),
     ("date", re.compile(r"\b(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])/(?:1[89]|20)\d{2}\b")),
-    ("date", re.compile(r"\b\d{1,2}(?:st|nd|rd|th)?[ -]" + _MONTHS + r"\.?[ -,]+(?:1[89]|20)\d{2}\b", re.I)),
-    ("date", re.compile(r"\b" + _MONTHS + r"\.? \d{1,2}(?:st|nd|rd|th)?,? (?:1[89]|20)\d{2}\b", re.I)),
-    ("id", re.compile(r"\b(?:MRN|PID|patient\s*id|accession(?:\s*(?:no|number))?|record\s*(?:no|number))\.?\s*[:#=]?\s*"
-                      r"[A-Z0-9][A-Z0-9-]{3,}\b", re.I)),
+    ("date", re.compile(r"\b\d{1,2}(?:st|nd|rd|th)?[ -]" + _MONTHS + r"\.?[ -,]+(?:1[89]|20)\d{2}\b", re.IGNORECASE)),
+    ("date", re.compile(r"\b" + _MONTHS + r"\.? \d{1,2}(?:st|nd|rd|th)?,? (?:1[89]|20)\d{2}\b", re.IGNORECASE)),
+    ("id", re.compile(r"\b(?:MRN|PID|patient\s*id|accession(?:\s*(?:no|number))?|record\s*(?:no|number))\.?(?:\s*[:#=]\s*|\s+)"
+                      r"[A-Z0-9][A-Z0-9-]{3,}\b", re.IGNORECASE)),
     ("id", re.compile(r"(?<![\w.\-])\d{7,10}(?![\w.\-])")),
     ("name", re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?\b")),
-    ("name", re.compile(r"\b(?:patient|name|physician|doctor|referred by|signed by)\s*[:=]\s*[A-Z][a-z]+(?:[ ,]+[A-Z][a-z]+)+",
-                        re.I)),
+    ("name", re.compile(r"\b(?i:patient|name|physician|doctor|referred by|signed by)\s*[:=]?\s*[A-Z][a-z]+(?:[ ,]+[A-Z][a-z]+)+")),
     ("name", re.compile(r"\b[A-Z][A-Za-z'-]+\^[A-Z][A-Za-z'-]+")),
 )
 
@@ -88,6 +91,7 @@ def scan_text(text: str) -> list[tuple[str, str]]:
     """(kind, matched text) for every free-text rule hit; synthetic markers and UIDs are skipped."""
     out: list[tuple[str, str]] = []
     seen: set[tuple[int, int]] = set()
+    text = _URL.sub(lambda m: " " * len(m.group(0)), str(text))  # namespace/vocabulary URIs carry dates
     for kind, pat in TEXT_RULES:
         for m in pat.finditer(text):
             s = m.group(0)
@@ -187,6 +191,11 @@ _INSTITUTION_KEYWORDS = {"InstitutionName": "institution", "InstitutionAddress":
                          "CountryOfResidence": "address", "RegionOfResidence": "address",
                          "OrderCallbackPhoneNumber": "phone"}
 _FREE_TEXT_VRS = frozenset({"LO", "SH", "LT", "ST", "UT", "UC"})
+#: Device/software descriptors: build dates in version strings are not PHI.
+_DEVICE_KEYWORDS = frozenset({"SoftwareVersions", "Manufacturer", "ManufacturerModelName", "ImplementationVersionName",
+                              # coded concepts (SNOMED/DCM code values are digit runs, not ids)
+                              "CodeValue", "LongCodeValue", "URNCodeValue", "CodingSchemeVersion", "ContextIdentifier",
+                              "MappingResource", "ContextGroupVersion"})
 _SEG_PLACEHOLDER = {"20000101", "000000"}
 
 
@@ -236,6 +245,8 @@ def _dicom_findings(path: str, ds: Any) -> list[Finding]:
                 elif kw in _INSTITUTION_KEYWORDS:
                     if not is_synthetic_marker(v):
                         out.append(Finding(path, loc, _INSTITUTION_KEYWORDS[kw], redact(v)))
+                elif kw in _DEVICE_KEYWORDS:
+                    continue
                 elif vr in _FREE_TEXT_VRS or t.is_private and vr in ("UN", "OB"):
                     if not _UID.fullmatch(v):
                         out.extend(_text_findings(path, loc, v))
@@ -339,7 +350,9 @@ def scan_folder(root: str | os.PathLike[str]) -> ScanResult:
         dirs.sort()
         for fn in sorted(files):
             n_files += 1
-            res = scan_file(Path(dirpath) / fn)
+            with warnings.catch_warnings():  # pydicom warns on invalid values of real-world files
+                warnings.simplefilter("ignore")
+                res = scan_file(Path(dirpath) / fn)
             if res is not None:
                 n_scanned += 1
                 findings.extend(res)

@@ -78,11 +78,13 @@ def _check_dicom(path: Path, item: MarkedFile) -> list[str]:
 
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True)
-    except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError) as exc:
+        modality, conversion, syn_tag = (str(ds.get(k, "")) for k in ("Modality", "ConversionType", "SyntheticData"))
+    except (InvalidDicomError, Exception) as exc:  # noqa: BLE001 - pydicom's (lazy) value conversion raises
+        # RuntimeError (BytesLengthException), struct.error, ValueError, ... on a corrupt file: all mean "unreadable"
         return [f"not a readable DICOM file ({type(exc).__name__})"]
     bad = []
-    item.is_mask = str(ds.get("Modality", "")) == "SEG"
-    if str(ds.get("ConversionType", "")) != "SYN" and str(ds.get("SyntheticData", "")) != "YES":
+    item.is_mask = modality == "SEG"
+    if conversion != "SYN" and syn_tag != "YES":
         bad.append("neither Conversion Type (0008,0064) SYN nor Synthetic Data (0008,001C) YES")
     try:
         block = ds.private_block(PRIVATE_GROUP, PRIVATE_CREATOR)
