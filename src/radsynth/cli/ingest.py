@@ -33,7 +33,6 @@ def _user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @_user_errors
-
 def ingest_cmd(
     src: Path = typer.Argument(..., metavar="SRC", help="Folder of real images: SRC/<class>/**/<file> "
                                "(DICOM, NIfTI, PNG, JPEG), or any layout with --labels."),
@@ -41,9 +40,10 @@ def ingest_cmd(
                              "--resume). Must not be inside SRC."),
     labels: Path | None = typer.Option(None, "--labels", help="CSV with columns path (relative to SRC), class; "
                                           "optional patient, modality; other columns become attributes."),
-    key_file: Path | None = typer.Option(None, "--key-file", help="Secret pseudonymisation key (hex text or raw "
-                                            "bytes, >= 16 bytes); default <config dir>/keys/deid.key (created). "
-                                            "Same key -> same pseudonyms. Never store it with the data."),
+    key_file: Path | None = typer.Option(None, "--key-file", help="Secret pseudonymisation key (16..64 raw bytes "
+                                            "or their hex text); default <config dir>/keys/deid.key (created, 0600), "
+                                            "the key of `radsynth deidentify`. Same key -> same pseudonyms. Never "
+                                            "store it with the data."),
     workers: int = typer.Option(1, "--workers", help="Parallel worker processes."),
     resume: bool = typer.Option(False, "--resume", help="Finish an interrupted ingest into --out; a no-op when "
                                 "--out already holds the ingest of these inputs."),

@@ -49,11 +49,33 @@ def report_changes(report: Any) -> int:
     return n
 
 
+def decode_all(ds: Any) -> None:
+    """Convert every element of ``ds`` (file meta and nested sequences too) from its raw bytes now.
+
+    pydicom reads lazily and raises on first access (``NotImplementedError`` for an unknown VR, ValueError or
+    struct errors for bad lengths and values). Decoding everything up front makes such a file "unreadable"
+    here, with one line, instead of failing part-way through the de-identifier (whose own NotImplementedError
+    stays fatal).
+    """
+    try:
+        meta = getattr(ds, "file_meta", None)
+        for part in (meta, ds):
+            if part is not None:
+                for _ in part.iterall():
+                    pass
+    except Exception as exc:  # noqa: BLE001 - pydicom's decoders raise many types for bad bytes
+        msg = str(exc).splitlines()[0][:160] if str(exc).strip() else ""
+        raise ValueError(f"undecodable DICOM element ({type(exc).__name__}: {msg})") from None
+
+
 def convert_dicom(path: str | os.PathLike[str], deidentifier: Any, fallback_patient: str) -> DicomResult:
     """De-identify one DICOM file in memory; returns the bytes to write and its manifest fields."""
-    import pydicom
+    from radsynth.privacy.deidentify import read_dicom
 
-    ds = pydicom.dcmread(os.fspath(path))
+    ds = read_dicom(os.fspath(path))  # also DICOM without preamble / file meta
+    if ds is None:
+        raise ValueError("not a readable DICOM file")
+    decode_all(ds)
     kw = next((k for k in _PIXEL_KEYWORDS if k in ds), None)
     if kw is None:
         raise NotAnImageError("DICOM file without pixel data")
@@ -78,11 +100,15 @@ def convert_dicom(path: str | os.PathLike[str], deidentifier: Any, fallback_pati
         ds.PatientID = pseudonym
     if kw not in ds or bytes(ds[kw].value) != raw:
         raise RuntimeError("de-identification changed the pixel data")
-    buf = io.BytesIO()
     try:
-        ds.save_as(buf, enforce_file_format=True)
-    except Exception:  # noqa: BLE001 - a dataset without full file meta: write it as read
         buf = io.BytesIO()
-        ds.save_as(buf)
+        try:
+            ds.save_as(buf, enforce_file_format=True)
+        except Exception:  # noqa: BLE001 - a dataset without full file meta: write it as read
+            buf = io.BytesIO()
+            ds.save_as(buf)
+    except Exception as exc:  # noqa: BLE001 - values pydicom read but cannot encode: skipped, never half-written
+        msg = str(exc).splitlines()[0][:160] if str(exc).strip() else ""
+        raise ValueError(f"de-identified DICOM cannot be encoded ({type(exc).__name__}: {msg})") from None
     return DicomResult(data=buf.getvalue(), patient=pseudonym, modality=modality, rows=rows, columns=cols,
                        frames=frames, bits=bits, changed=report_changes(report), pixel_sha256=pixel_sha)

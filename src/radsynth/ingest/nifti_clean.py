@@ -39,9 +39,17 @@ def clean_nifti(path: str | os.PathLike[str]) -> NiftiResult:
     """Read a ``.nii``/``.nii.gz`` and return its cleaned ``.nii.gz`` bytes (see the module docstring)."""
     import nibabel as nib
 
-    img = nib.load(os.fspath(path))
+    name = os.fspath(path)
+    img = nib.load(name)
     if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)) or not img.header.is_single:
         raise ValueError("not a single-file NIfTI-1/NIfTI-2 image")
+    # refuse a header declaring more voxel bytes than the file can hold before anything is allocated
+    # (deflate expands at most ~1032:1)
+    size = os.path.getsize(name)
+    limit = size * 1032 + 4096 if name.lower().endswith(".gz") else size
+    declared = int(np.prod([int(s) for s in img.shape], dtype=object)) * img.header.get_data_dtype().itemsize
+    if declared + int(img.header.get_data_offset()) > limit:
+        raise ValueError(f"the header declares {declared} bytes of voxels, the file holds at most {limit}")
     hdr = img.header.copy()
     dropped = 0
     for name in _TEXT_FIELDS:

@@ -289,26 +289,40 @@ def read_nifti(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray, di
     ``sform_code``, ``synthetic`` (bool) and ``provenance`` (the parsed ecode-6
     JSON written by :func:`write_nifti`, or ``None``).
     """
-    img = nib.load(os.fspath(path))
-    hdr = img.header
-    slope, inter = hdr.get_slope_inter()
-    if slope is None or (slope == 1 and (inter in (None, 0))):
-        array = np.asanyarray(img.dataobj)
-    else:
-        array = img.get_fdata(dtype=np.float32)
-    marking = _marking_of(hdr)
-    descrip = hdr["descrip"].tobytes().rstrip(b"\x00").decode("ascii", "replace")
-    intent_code = int(hdr["intent_code"])
-    info = {
-        "descrip": descrip,
-        "intent": (
-            nifti1.intent_codes.label[intent_code] if intent_code in nifti1.intent_codes.code else str(intent_code)
-        ),
-        "dtype": str(hdr.get_data_dtype()),
-        "zooms_mm": tuple(float(z) for z in hdr.get_zooms()[:3]),
-        "qform_code": int(hdr["qform_code"]),
-        "sform_code": int(hdr["sform_code"]),
-        "synthetic": bool(marking) or descrip.startswith(DESCRIP_PREFIX),
-        "provenance": marking,
-    }
-    return array, np.asarray(img.affine, dtype=np.float64), info
+    name = os.fspath(path)
+    try:
+        img = nib.load(name)
+        hdr = img.header
+        # a header declaring more voxel bytes than the file can hold is refused before anything is allocated
+        # (deflate expands at most ~1032:1; an uncompressed file holds what it holds)
+        size = os.path.getsize(name)
+        limit = size * 1032 + 4096 if name.lower().endswith(".gz") else size
+        declared = int(np.prod([int(s) for s in img.shape], dtype=object)) * hdr.get_data_dtype().itemsize
+        if name.lower().endswith((".nii", ".nii.gz")) and declared + int(hdr.get_data_offset()) > limit:
+            raise ValueError(f"the header declares {declared} bytes of voxels, the file holds at most {limit}")
+        slope, inter = hdr.get_slope_inter()
+        if slope is None or (slope == 1 and (inter in (None, 0))):
+            array = np.asanyarray(img.dataobj)
+        else:
+            array = img.get_fdata(dtype=np.float32)
+        marking = _marking_of(hdr)
+        descrip = hdr["descrip"].tobytes().rstrip(b"\x00").decode("ascii", "replace")
+        intent_code = int(hdr["intent_code"])
+        info = {
+            "descrip": descrip,
+            "intent": (
+                nifti1.intent_codes.label[intent_code] if intent_code in nifti1.intent_codes.code else str(intent_code)
+            ),
+            "dtype": str(hdr.get_data_dtype()),
+            "zooms_mm": tuple(float(z) for z in hdr.get_zooms()[:3]),
+            "qform_code": int(hdr["qform_code"]),
+            "sform_code": int(hdr["sform_code"]),
+            "synthetic": bool(marking) or descrip.startswith(DESCRIP_PREFIX),
+            "provenance": marking,
+        }
+        affine = np.asarray(img.affine, dtype=np.float64)
+    except Exception as exc:  # noqa: BLE001 - nibabel, gzip, zlib and numpy raise assorted errors for bad files
+        msg = str(exc).splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise RadsynthInputError("NIfTI file", name, "a readable NIfTI-1/NIfTI-2 image (.nii or .nii.gz)",
+                                 f"Reader said: {msg}. Remove or fix the file.") from None
+    return array, affine, info
