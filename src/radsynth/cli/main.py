@@ -167,13 +167,15 @@ def sample(
     device: Optional[str] = typer.Option(None, "--device"),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads; same count -> same bytes."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    watermark: bool = typer.Option(True, "--watermark/--no-watermark", help="Invisible watermark (payload: this run's id) "
+                                   "in every image; on by default."),
 ) -> None:
     """Sample synthetic images (16-bit PNG, marked synthetic) and a manifest; same seed -> same bytes."""
     from radsynth.generators.cli import sample_command
 
     sample_command(model=model, n=n, out=out, label=label, attribute=attribute, guidance=guidance, steps=steps, sampler=sampler,
                    seed=seed, batch_size=batch_size, precision=precision, device=device, threads=threads,
-                   progress=progress, echo=typer.echo)
+                   progress=progress, watermark=watermark, echo=typer.echo)
 
 
 @app.command("evaluate")
@@ -284,6 +286,8 @@ def _audit_export(model: str, dest: Path, export_file: str) -> None:
 
 from radsynth.cli.verify import register as _register_verify  # noqa: E402  (light; crypto/c2pa imported when run)
 _register_verify(app, user_errors)  # `radsynth verify DIR`, `radsynth c2pa sign DIR` / `show FILE`
+from radsynth.cli.watermark import register as _register_watermark  # noqa: E402  (light: typer only)
+_register_watermark(app, user_errors)  # `radsynth watermark embed|detect`
 
 def main() -> None:
     try:

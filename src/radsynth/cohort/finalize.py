@@ -248,7 +248,10 @@ def provenance_lines(metas: list[dict[str, Any]]) -> list[str]:
         lines.append(f"- Invisible watermark in {len(wms)}/{len(metas)} subjects' images: scheme "
                      f"{_fmt_counter(schemes)}" + (f"; payload {', '.join(f'`{p}`' for p in payloads[:3])}"
                                                    + (f" (+{len(payloads) - 3} more)" if len(payloads) > 3 else "")
-                                                   if payloads else "") + ". Masks, label maps and SEG carry none.")
+                                                   if payloads else "") + ". Masks, label maps and SEG carry none. "
+                     "Check a file with `radsynth watermark detect FILE --payload PAYLOAD` (it survives JPEG, "
+                     "resizing, cropping, noise and window changes; images under 192 px a side, volumes under "
+                     "128, are marked but too small for a reliable check).")
     else:
         lines.append("- Invisible watermark: none recorded in the subjects' metadata.")
     lines += [

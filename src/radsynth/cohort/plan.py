@@ -85,6 +85,7 @@ def plan_subject(spec: CohortSpec, index: int) -> SubjectPlan:
         labels=labels,
         attributes=attributes,
         formats=tuple(formats),
+        extra={"watermark_payload": spec.hash} if spec.outputs.watermark else {},
     )
 
 

@@ -95,6 +95,8 @@ class OutputSpec(_Strict):
     formats: list[Literal["nifti", "png", "dicom"]] = Field(default_factory=lambda: ["nifti", "png"], min_length=1)
     #: how many subjects also get DICOM (chosen by a seeded draw); default: all when "dicom" is in formats.
     dicom_subjects: int | None = Field(default=None, ge=0)
+    #: invisible watermark in every image (payload: this cohort's id, the spec hash); see radsynth.provenance.watermark
+    watermark: bool = True
 
 
 class PlausibilitySpec(_Strict):

@@ -32,6 +32,44 @@ from radsynth.core.errors import RadsynthInputError
 from radsynth.core.records import SubjectRecord, canonical_json
 
 
+def watermark_subject(subject: SubjectRecord, dataset_id: str | None) -> tuple[SubjectRecord, dict[str, Any] | None]:
+    """``subject`` with an invisible watermark in every image (masks untouched) and the watermark
+    declaration for its provenance (scheme, payload, key id, per-image PSNR); unchanged when
+    ``dataset_id`` is None. The payload is the first 64 bits of the dataset id (the spec hash).
+
+    The mark is laid in display orientation, as the files show the image: each axial slice of a
+    volume (NIfTI, DICOM and PNG previews all keep it) and the whole of a 2D projection.
+    """
+    if not dataset_id:
+        return subject, None
+    from dataclasses import replace
+
+    from radsynth.io.png import axial_display_stack, axial_display_unstack, display_to_xz, projection_for_display
+    from radsynth.provenance import watermark as wm
+
+    payload = wm.payload_from_id(dataset_id[:16])
+    cfg = wm.WatermarkConfig()
+    images, psnrs = [], []
+    for im in subject.images:
+        a = np.asarray(im.array)
+        if a.ndim == 3 and min(a.shape[:2]) >= cfg.tile:
+            stack, rec = wm.embed_volume(axial_display_stack(a), payload, config=cfg, axis=0)
+            marked = axial_display_unstack(stack)
+        elif a.ndim == 2 and min(a.shape) >= cfg.tile:
+            disp, rec = wm.embed_watermark(projection_for_display(a), payload, config=cfg)
+            marked = display_to_xz(disp)
+        else:
+            images.append(im)
+            psnrs.append(None)
+            continue
+        images.append(replace(im, array=marked.astype(a.dtype, copy=False)))
+        psnrs.append(rec.psnr_db)
+    declared = {"scheme": wm.SCHEME, "payload": payload, "key_id": wm.key_id(),
+                "orientation": "axial display slices; 2D images in display orientation",
+                "psnr_db": psnrs}
+    return replace(subject, images=images), declared
+
+
 def _file_entry(subject_dir: Path, path: Path, **kw: Any) -> dict[str, Any]:
     from radsynth.io.atomic import sha256_file
 
@@ -52,6 +90,9 @@ def write_subject(subject: SubjectRecord, plan: SubjectPlan, subject_dir: Path) 
     sid = subject.subject_id
     prov = subject.provenance.to_dict()
     files: list[tuple[Path, dict[str, Any]]] = []
+    subject, watermark = watermark_subject(subject, plan.extra.get("watermark_payload"))
+    if watermark:
+        prov["watermark"] = watermark
 
     stems = _stems(subject)
     if "nifti" in plan.formats:

@@ -246,6 +246,7 @@ def sample_command(
     device: str | None = None,
     threads: int | None = None,
     progress: bool = True,
+    watermark: bool = True,
     echo: Any = print,
 ) -> Path:
     """Sample ``n`` images into ``out/images/*.png`` (16-bit, marked synthetic) + ``out/manifest.parquet``.
@@ -342,14 +343,25 @@ def sample_command(
     }
     rows = []
     width = max(5, len(str(n - 1)))
+    from radsynth.core.records import config_hash as _config_hash
+    from radsynth.provenance import watermark as wm
+
+    # the run's id (hash of its settings and seed) is the watermark payload of every image
+    run_id = _config_hash(run_cfg | {"seed": seed})[:16]
     for i in range(n):
         cls = cfg.classes[classes_asked[i]] if classes_asked[i] is not None else None
         subject = f"sample-{i:0{width}d}"
         prov = Provenance(generator=f"radsynth.{cfg.arch}", generator_version=__version__, config=run_cfg, seed=seed,
                           sampled={"index": i, "class": cls}, radsynth_version=__version__).to_dict()
+        import numpy as np
+
+        image = np.asarray(imgs[i], dtype=np.float64)
+        if watermark and min(image.shape[-2:]) >= wm.WatermarkConfig().tile:
+            image, rec = wm.embed_watermark(np.clip(image, -1.0, 1.0), run_id)
+            prov["watermark"] = {"scheme": rec.scheme, "payload": rec.payload, "key_id": rec.key_id, "psnr_db": rec.psnr_db}
         path = out / "images" / f"{subject}.png"
         desc = f"{cfg.image_size}x{cfg.image_size} {cfg.arch.upper()} sample {i} of {n}" + (f", class {cls}" if cls else "")
-        write_png16(path, imgs[i], (-1.0, 1.0), provenance=prov, description=desc)
+        write_png16(path, image, (-1.0, 1.0), provenance=prov, description=desc)
         rows.append(manifest_row(
             out, path, subject=subject, kind="image", format="png", provenance=prov,
             labels={c.lower(): c == cls for c in cfg.classes},

@@ -109,6 +109,19 @@ def display_to_xz(display: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(display)[::-1, ::-1].T)
 
 
+def axial_display_stack(volume: np.ndarray) -> np.ndarray:
+    """(z, rows, columns) view of a RAS+ volume: every axial slice in display orientation (a view, no copy)."""
+    v = np.asarray(volume)
+    if v.ndim != 3:
+        raise RadsynthInputError("volume.shape", v.shape, "a 3D (x, y, z) volume")
+    return v.transpose(2, 1, 0)[:, ::-1, ::-1]
+
+
+def axial_display_unstack(stack: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`axial_display_stack`: (z, rows, columns) -> (x, y, z) volume."""
+    return np.ascontiguousarray(np.asarray(stack)[:, ::-1, ::-1].transpose(2, 1, 0))
+
+
 def axial_slice_for_display(volume: np.ndarray, k: int | None = None) -> np.ndarray:
     """``volume[:, :, k]`` with patient's right on image left and anterior at top."""
     return slice_for_display(volume, "axial", k)

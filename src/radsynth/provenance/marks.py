@@ -202,47 +202,84 @@ def declared_watermark(marking: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def check_watermarks(root: str | Path, items: list[MarkedFile]) -> list[dict[str, str]]:
-    """HOOK (for the lead to wire to ``radsynth.provenance.watermark``): watermark problems of ``items``.
+    """Watermark problems of ``items`` (:mod:`radsynth.provenance.watermark`).
 
     Masks, label maps and SEG are skipped, and so are images whose provenance declares no
-    watermark (older outputs, or generators run without one). For the others, when
-    ``radsynth.provenance.watermark`` exists, ``detect_watermark(image2d)`` (PNG) /
-    ``detect_volume(volume)`` (NIfTI) must report ``found`` and, when the declaration has a
-    ``payload``, the same payload. Until that module exists this returns no problems.
+    watermark (older outputs, or generators run without one) and images too small for their mark
+    to be found reliably (:func:`radsynth.provenance.watermark.verifiable`). For the others the mark of the declared payload must
+    be found at the default threshold: a PNG as one image, a NIfTI volume as its stack of axial
+    display slices, a DICOM series (the files of one folder) as one stack of frames, a 2D
+    DICOM or NIfTI image in display orientation.
     """
-    try:
-        from radsynth.provenance import watermark as wm
-    except ImportError:
-        return []
+    from radsynth.provenance import watermark as wm
+
     root = Path(root)
     out: list[dict[str, str]] = []
+    series: dict[str, list[MarkedFile]] = {}
     for item in items:
         decl = declared_watermark(item.marking)
-        if item.is_mask or decl is None or item.kind not in ("png", "nifti"):
+        if item.is_mask or decl is None:
             continue
-        try:
-            res = _detect(wm, root / item.rel, item.kind)
-        except Exception as exc:  # noqa: BLE001 - a detector error is reported, never raised
-            out.append({"path": item.rel, "problem": "watermark", "detail": f"detector failed: {type(exc).__name__}"})
+        if item.kind == "dicom":
+            series.setdefault(str(Path(item.rel).parent), []).append(item)
             continue
-        if not getattr(res, "found", False):
-            out.append({"path": item.rel, "problem": "watermark",
-                        "detail": f"declared watermark not found (p = {getattr(res, 'p_value', float('nan')):.3g})"})
-        elif "payload" in decl and str(getattr(res, "payload", "")) != str(decl["payload"]):
-            out.append({"path": item.rel, "problem": "watermark",
-                        "detail": f"payload {getattr(res, 'payload', None)!r} differs from declared {decl['payload']!r}"})
+        if item.kind not in ("png", "nifti"):
+            continue
+        out += _watermark_problem(wm, [item], decl, lambda it=item: _load_for_watermark(root / it.rel, it.kind))
+    for group in series.values():
+        decl = declared_watermark(group[0].marking)
+        out += _watermark_problem(wm, group, decl, lambda g=group: _load_dicom_stack(root, g))
     return out
 
 
-def _detect(wm: Any, path: Path, kind: str) -> Any:
+def _watermark_problem(wm: Any, group: list[MarkedFile], decl: dict[str, Any] | None, load: Any) -> list[dict[str, str]]:
+    if decl is None:
+        return []
+    rel = group[0].rel if len(group) == 1 else str(Path(group[0].rel).parent) + "/"
+    try:
+        array = load()
+        if array is None or not wm.verifiable(array.shape):
+            return []
+        payload = str(decl.get("payload", "")) or None
+        res = wm.detect_volume(array, axis=0, payload=payload) if array.ndim == 3 else wm.detect_watermark(array, payload=payload)
+    except Exception as exc:  # noqa: BLE001 - a detector or reader error is reported, never raised
+        return [{"path": rel, "problem": "watermark", "detail": f"watermark check failed: {type(exc).__name__}: {exc}"[:200]}]
+    if not res.found:
+        return [{"path": rel, "problem": "watermark",
+                 "detail": f"declared watermark (payload {decl.get('payload')}) not found (p = {res.p_value:.3g}, "
+                           f"threshold {res.threshold:g})"}]
+    return []
+
+
+def _load_for_watermark(path: Path, kind: str) -> Any:
     import numpy as np
 
     if kind == "png":
         from PIL import Image
 
         with Image.open(path) as im:
-            return wm.detect_watermark(np.asarray(im))
+            return np.asarray(im)
     from radsynth.io.nifti import read_nifti
+    from radsynth.io.png import axial_display_stack, projection_for_display
 
     array, _, _ = read_nifti(path)
-    return wm.detect_volume(np.asarray(array)) if array.ndim == 3 else wm.detect_watermark(np.asarray(array))
+    array = np.squeeze(np.asarray(array))
+    if array.ndim == 3:
+        return axial_display_stack(array)
+    return projection_for_display(array) if array.ndim == 2 else None
+
+
+def _load_dicom_stack(root: Path, group: list[MarkedFile]) -> Any:
+    import numpy as np
+    import pydicom
+
+    frames = []
+    for item in group:
+        ds = pydicom.dcmread(root / item.rel)
+        frames.append((int(ds.get("InstanceNumber", 0) or 0), np.asarray(ds.pixel_array, dtype=np.float64)))
+    frames.sort(key=lambda f: f[0])
+    shapes = {f[1].shape for f in frames}
+    if len(shapes) != 1:
+        return None
+    stack = np.stack([f[1] for f in frames])
+    return stack[0] if stack.shape[0] == 1 else stack
