@@ -20,9 +20,11 @@ DEFAULT_KEY = b"radsynth public watermark key v1"
 PAYLOAD_BYTES = 8
 #: Default decision threshold on the p-value.
 DEFAULT_THRESHOLD = 1e-6
-#: Smallest in-plane side (pixels) at which an unattacked mark is reliably found at the default
-#: threshold: a 2D image, and a volume's slices (they are folded together). Smaller images are
-#: marked all the same (from one tile, 64 px), but ``radsynth verify`` does not require their mark.
+#: Smallest in-plane side (pixels) at which ``radsynth verify`` requires the declared mark to be found:
+#: a 2D image, and a volume's slices (they are folded together). Smaller images are marked all the
+#: same (from one tile, 64 px). Measured (bench/bench_watermark.py, unattacked, identification): 100 %
+#: of 224^2 radiographs and 512^2 CT slices, but 76 % of real brain MRI slices >= 192 px and 52 % of
+#: 208 x 176 simulated MRI slices (smooth images with large empty backgrounds carry a weaker mark).
 VERIFIABLE_SIDE_2D = 192
 VERIFIABLE_SIDE_3D = 128
 
