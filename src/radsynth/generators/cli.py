@@ -343,6 +343,8 @@ def sample_command(
     }
     rows = []
     width = max(5, len(str(n - 1)))
+    import numpy as np
+
     from radsynth.core.records import config_hash as _config_hash
     from radsynth.provenance import watermark as wm
 
@@ -353,8 +355,6 @@ def sample_command(
         subject = f"sample-{i:0{width}d}"
         prov = Provenance(generator=f"radsynth.{cfg.arch}", generator_version=__version__, config=run_cfg, seed=seed,
                           sampled={"index": i, "class": cls}, radsynth_version=__version__).to_dict()
-        import numpy as np
-
         image = np.asarray(imgs[i], dtype=np.float64)
         if watermark and min(image.shape[-2:]) >= wm.WatermarkConfig().tile:
             image, rec = wm.embed_watermark(np.clip(image, -1.0, 1.0), run_id)

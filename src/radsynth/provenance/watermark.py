@@ -242,8 +242,7 @@ def _detect_known(fold: np.ndarray, key: bytes, cfg: WatermarkConfig, payloads: 
 
     if not payloads:
         raise RadsynthInputError("payloads", "[]", "at least one payload (16 hex digits or a dataset / job id)")
-    pats = patterns(key, cfg)
-    tiles = np.stack([np.tensordot(targets(bits_of(p, key, cfg), cfg), pats, axes=1) for p in payloads])
+    tiles = np.stack([tile_pattern(p, key, cfg) for p in payloads])
     z = _surfaces(fold, tiles)
     flat = int(np.argmax(z))
     which, rest = divmod(flat, cfg.tile * cfg.tile)

@@ -197,14 +197,11 @@ def bits_of(payload: str, key: bytes, cfg: WatermarkConfig) -> np.ndarray:
 
 
 def tile_pattern(payload: str, key: bytes | None = None, config: WatermarkConfig | None = None) -> np.ndarray:
-    """The unit-RMS ``tile x tile`` watermark tile carrying ``payload``."""
+    """The unit-RMS ``tile x tile`` watermark tile carrying ``payload``: ``sum_k beta_k pattern_k``
+    (:func:`targets`; the patterns are orthonormal and ``|beta| = 1``)."""
     cfg = config or WatermarkConfig()
     k = key or DEFAULT_KEY
-    pats = patterns(k, cfg)
-    signs = 2.0 * bits_of(payload, k, cfg).astype(np.float64) - 1.0
-    data = np.tensordot(signs, pats[1:], axes=1) / math.sqrt(cfg.n_bits)
-    tile = math.sqrt(cfg.pilot_share) * pats[0] + math.sqrt(1.0 - cfg.pilot_share) * data
-    return tile / np.sqrt(np.mean(tile**2))
+    return np.tensordot(targets(bits_of(payload, k, cfg), cfg), patterns(k, cfg), axes=1)
 
 
 def targets(bits: np.ndarray, cfg: WatermarkConfig) -> np.ndarray:
