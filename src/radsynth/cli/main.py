@@ -201,6 +201,13 @@ def evaluate_cmd(
                                                         "estimated above this many minutes (default 60)."),
     modality: Optional[str] = typer.Option(None, "--modality", help="Modality of all sets when the files do not say "
                                            "(e.g. DX, CR, CT, MR); checked against DICOM headers/manifests."),
+    slices: Optional[str] = typer.Option(None, "--slices", help="Sample 2D slices of NIfTI volumes (cohort folders, "
+                                         "volume folders/manifests) in every set: ORIENTATION[:START-END[:STEP[mm]]]"
+                                         "[:full][:keep-empty], e.g. axial:0.3-0.7:4 (axial|coronal|sagittal from "
+                                         "the affine; slab as fractions of the foreground extent; every 4th slice "
+                                         "or e.g. 5mm; empty slices skipped)."),
+    sequence: Optional[str] = typer.Option(None, "--sequence", help="Keep one sequence in every set, e.g. T1w "
+                                           "(manifest sequence column, else BIDS file-name suffix *_T1w.nii.gz)."),
     seed: int = typer.Option(0, "--seed"),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads (default: torch's)."),
     resume: bool = typer.Option(False, "--resume", help="Reuse the finished sections of an interrupted run in --out."),
@@ -229,7 +236,8 @@ def evaluate_cmd(
         cfg = EvaluateConfig.preset(preset, **over)
     except RadsynthInputError as exc:  # name the CLI option, not the config field
         raise RadsynthInputError(options.get(exc.field, exc.field), exc.value, exc.accepted, exc.hint) from None
-    res = evaluate(real, synthetic, test, out, config=cfg, resume=resume, modality=modality, progress=progress)
+    res = evaluate(real, synthetic, test, out, config=cfg, resume=resume, modality=modality, progress=progress,
+                   slices=slices, sequence=sequence)
     for sec in res.sections:
         typer.echo(f"{sec.name:13s} {sec.status if sec.status != 'ok' else sec.level:8s} {sec.verdict or sec.reason}")
     auc = res.metrics.get("c2st_auc")

@@ -187,16 +187,25 @@ def evaluate(
     modality: str | None = None,
     log: Callable[[str], None] | None = _stderr,
     progress: bool = True,
+    slices: str | None = None,
+    sequence: str | None = None,
 ) -> EvaluationResult:
-    """Evaluate ``synthetic`` against ``real`` (training) and ``test`` (held-out) and write the report in ``out``."""
+    """Evaluate ``synthetic`` against ``real`` (training) and ``test`` (held-out) and write the report in ``out``.
+
+    ``slices`` (e.g. ``"axial:0.3-0.7:4"``, :mod:`radsynth.evaluate.slicing`) expands NIfTI volumes of every set
+    into 2D slices; ``sequence`` keeps one sequence (e.g. ``"T1w"``) of every set. Both are recorded in
+    ``metrics.json`` under ``slicing`` and in each input's description.
+    """
     from tqdm.auto import tqdm
 
     from radsynth import __version__
     from radsynth.evaluate.sets import harmonise, load_eval_set
+    from radsynth.evaluate.slicing import parse_slices
     from radsynth.io.atomic import atomic_write_text
     from radsynth.report.html import render_report
 
     cfg = config or EvaluateConfig()
+    spec = None if slices is None else parse_slices(slices)  # a bad spec fails before anything is read or written
     out_p = Path(out).expanduser()
     _check_out(out_p, resume)
     t0 = time.perf_counter()
@@ -212,11 +221,15 @@ def evaluate(
             encoder = load_encoder(cfg.encoder, num_threads=cfg.threads or 1)
         except RadsynthInputError as exc:
             raise RadsynthInputError("--encoder", cfg.encoder, f"'pixel' or {exc.accepted}", exc.hint) from None
-    kw = {"image_size": cfg.image_size, "modality": modality, "progress": progress}
+    kw = {"image_size": cfg.image_size, "modality": modality, "progress": progress, "slices": spec,
+          "sequence": sequence}
     sets = {"real": load_eval_set(real, "real", **kw), "synthetic": load_eval_set(synthetic, "synthetic", **kw)}
     if test is not None:
         sets["test"] = load_eval_set(test, "test", **kw)
     r, s, t, notes = harmonise(sets["real"], sets["synthetic"], sets.get("test"))
+    slicing = _slicing_record(spec, sequence, sets)
+    if spec is not None:
+        notes.append(_slicing_note(spec, sets))
     ctx = EvalContext(config=cfg, real=r, synthetic=s, test=t, notes=list(notes), log=log, progress=progress,
                       _encoder=encoder)
     fps = {k: v.fingerprint for k, v in ctx.sets().items()}
@@ -270,6 +283,7 @@ def evaluate(
         "status": {n: results[n].status for n in SECTIONS},
         "verdicts": {n: {"level": results[n].level, "verdict": results[n].verdict} for n in SECTIONS},
         "inputs": json_safe(inputs),
+        "slicing": json_safe(slicing),
         "notes": list(ctx.notes),
         "config": cfg.to_json_dict(),
         "sections": {n: _strip_seconds(results[n].to_dict()) for n in SECTIONS},
@@ -284,6 +298,25 @@ def evaluate(
     atomic_write_text(out_p / "timings.json", json.dumps({k: round(v, 2) for k, v in timings.items()}, indent=2) + "\n")
     record_evaluation(cfg, fps, {k: getattr(v, "source", "") for k, v in ctx.sets().items()}, out_p)
     return EvaluationResult(out=out_p, sections=ordered, metrics=metrics)
+
+
+def _slicing_record(spec: Any, sequence: str | None, sets: dict[str, Any]) -> dict[str, Any] | None:
+    """``metrics.json["slicing"]``: the spec (text and fields), the sequence, volumes/slices/2D images per set."""
+    if spec is None and sequence is None:
+        return None
+    return {"spec": None if spec is None else str(spec), "settings": None if spec is None else spec.to_dict(),
+            "sequence": sequence,
+            "sets": {k: {n: (v.slicing or {}).get(n) for n in ("volumes", "slices", "images_2d",
+                                                                "volumes_without_slices")} for k, v in sets.items()}}
+
+
+def _slicing_note(spec: Any, sets: dict[str, Any]) -> str:
+    parts = [f"{k} {v.slicing['slices']} slices of {v.slicing['volumes']} volumes"
+             + (f" + {v.slicing['images_2d']} 2D images" if v.slicing["images_2d"] else "")
+             for k, v in sets.items() if v.slicing]
+    return (f"Volumes sliced with --slices {spec} ({'; '.join(parts)}); a subject's slices share one group id, "
+            "so folds, bootstraps and the memorisation audit keep them together, but slices of one volume are "
+            "not independent images.")
 
 
 def record_evaluation(cfg: EvaluateConfig, fingerprints: dict[str, str], sources: dict[str, Any], out: Path) -> None:

@@ -1,6 +1,6 @@
 """Input sets of ``radsynth evaluate``: load real training, synthetic and real held-out 2D images.
 
-A set is loaded from one of:
+A set is loaded from one of (entries found by :mod:`radsynth.evaluate.sources`):
 
 (a) a class folder ``root/<class>/**/<image>`` (PNG, JPEG, DICOM, NIfTI; hidden files skipped), as
     :func:`radsynth.generators.data.scan_class_folder`; a class sub-folder that is itself a radsynth output
@@ -11,7 +11,8 @@ A set is loaded from one of:
 (c) a radsynth output folder, or its ``manifest.parquet`` (recognised by ``kind`` and ``format`` columns):
     rows with ``kind == "image"`` and a 2D-capable format; the class is ``attr_class``, else the one true
     ``label_<name>`` column, else none; ``attr_<name>`` columns are attributes; ``subject`` is the group id;
-(d) a folder of loose images (no class sub-folders): an unlabelled set;
+(d) a folder of loose images (no class sub-folders), or a BIDS-style folder (``sub-<label>/**``): an
+    unlabelled set;
 (f) a ``radsynth ingest`` output folder, or its ``manifest.parquet`` (recognised by ``source_format`` and
     ``sha256`` columns beside ``path``/``class``/``patient``): class, pseudonymous patient and modality from the
     manifest (``unknown``/``volume`` = not recorded); the file-description columns are not attributes.
@@ -21,25 +22,34 @@ Group ids (``patients``), used to keep a patient's images together in splits and
 (:func:`radsynth.generators.data.patient_id`, Kermany et al. 2018 naming), and for synthetic sets the
 file's path relative to the source without its suffix (every synthetic image its own group).
 
-Before any pixel is read, each file's header is checked (PIL size, DICOM header without pixel data, NIfTI
-header shape): volumes (NIfTI with several slices, multi-frame DICOM) are refused because evaluation is 2D;
-images smaller than the evaluation size are refused because upsampling would hide or invent detail
-(compare the resolution caveats of Fréchet-distance evaluation, Heusel et al. 2017, arXiv:1706.08500);
-the modality (DICOM (0008,0060), else the manifest ``modality`` column) must be one per set.
-Pixels are read with :func:`~radsynth.generators.data.read_image` and centre-cropped and resized to a square
-with :func:`~radsynth.generators.data.resize_image`.
+With ``slices`` (``--slices``, :mod:`radsynth.evaluate.slicing`) every NIfTI volume is expanded into the 2D
+slices the spec picks (2D images of the same set are used as they are); a slice's group id is its volume's:
+the ``patient``/``subject`` column, else a BIDS ``sub-<label>`` in the path, else the rules above applied to
+the volume file, so C2ST folds, bootstraps and the memorisation audit keep a subject's slices together.
+``sequence`` (``--sequence``) keeps the images of one sequence (manifest ``sequence`` column, else the
+BIDS-style file-name suffix). A radsynth cohort folder contributes its ``kind == "image"`` rows only,
+never masks; folder scans skip NIfTI label maps.
 
-The fingerprint is sha256 over the sorted (path relative to the source, file sha256, lower-case class name)
-triples, so it identifies the data independent of the image size, the file order and class-name case.
+Before any pixel is read, each file's header is checked (PIL size, DICOM header without pixel data, NIfTI
+header shape and affine): volumes are refused without ``slices`` because evaluation is 2D (multi-frame DICOM
+always: convert it to NIfTI); images (slices) smaller than the evaluation size are refused because
+upsampling would hide or invent detail (compare the resolution caveats of Fréchet-distance evaluation,
+Heusel et al. 2017, arXiv:1706.08500);
+the modality (DICOM (0008,0060), else the manifest ``modality`` column) must be one per set.
+Pixels are read with :func:`~radsynth.generators.data.read_image` (volumes: per-volume scaling, see
+:mod:`radsynth.evaluate.slicing`) and centre-cropped and resized to a square with
+:func:`~radsynth.generators.data.resize_image`.
+
+The fingerprint is sha256 over the sorted (path relative to the source, for a slice followed by the
+canonical slice spec and slice index, file sha256, lower-case class name) triples, so it identifies the data
+independent of the image size, the file order and class-name case.
 :func:`harmonise` checks that the three sets are comparable (modality, classes, aspect ratio) and maps the
 synthetic and test labels onto the real set's class order.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import math
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -48,29 +58,23 @@ from typing import Any
 import numpy as np
 
 from radsynth.core.errors import RadsynthInputError
-from radsynth.generators.data import (
-    IMAGE_SUFFIXES,
-    INGEST_FILE_COLUMNS,
-    MANIFEST_SUFFIXES,
-    _is_image,
-    is_ingest_manifest,
-    patient_id,
-    read_image,
-    resize_image,
-)
+from radsynth.evaluate.slicing import SliceSpec, VolumeGeometry, bids_subject, parse_slices, volume_geometry
+from radsynth.evaluate.slicing import volume_slices
+from radsynth.evaluate.sources import ACCEPTED as _ACCEPTED
+from radsynth.evaluate.sources import FORMATS_2D, Entry, collect, norm_modality, rel_path, select_sequence
+from radsynth.generators.data import IMAGE_SUFFIXES, _is_image, patient_id, read_image, resize_image
 from radsynth.generators.data import _stem as _strip_suffix
 from radsynth.io.atomic import sha256_file
 
 ROLES = ("real", "synthetic", "test")
-#: Radsynth manifest formats that can hold a 2D image (NIfTI/DICOM are checked per file).
-FORMATS_2D = ("png", "dicom", "nifti")
+__all__ = ["ASPECT_TOLERANCE", "FORMATS_2D", "ROLES", "UNLABELLED", "EvalSet", "harmonise", "load_eval_set",
+           "mean_aspect", "role_field"]
 #: Key of :meth:`EvalSet.counts` for an unlabelled set.
 UNLABELLED = "(unlabelled)"
 #: Relative difference of mean aspect ratios (width / height) above which :func:`harmonise` adds a note.
 ASPECT_TOLERANCE = 0.25
 
-_ACCEPTED = "a class folder, a radsynth output folder or a CSV/Parquet manifest with at least one 2D image"
-_ACCEPTED_2D = "2D images (PNG/JPEG/DICOM single frame/NIfTI single slice)"
+_ACCEPTED_2D = "2D images (PNG/JPEG/DICOM single frame/NIfTI single slice), or NIfTI volumes with --slices"
 _FP_VERSION = "radsynth-evalset-v1"
 
 
@@ -99,8 +103,10 @@ class EvalSet:
     fingerprint: str
     #: (N, 2) int64 original (rows, columns) of every image
     native_hw: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64), repr=False)
-    #: per image "<path relative to source>\x00<file sha256>" (fingerprint input)
+    #: per image "<path relative to source>[#<slice spec>@<slice index>]\x00<file sha256>" (fingerprint input)
     file_keys: tuple[str, ...] = field(default=(), repr=False)
+    #: how volumes were sliced (spec, sequence, volumes, slices, 2D images); None without --slices/--sequence
+    slicing: dict[str, Any] | None = None
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -122,8 +128,8 @@ class EvalSet:
         return {c: int(bc[i]) for i, c in enumerate(self.classes)}
 
     def describe(self) -> dict[str, Any]:
-        """A JSON-able summary row of the set."""
-        return {
+        """A JSON-able summary row of the set (``slicing`` only for sets loaded with --slices/--sequence)."""
+        d: dict[str, Any] = {
             "name": self.name,
             "source": self.source,
             "images": len(self),
@@ -139,6 +145,9 @@ class EvalSet:
             "attributes": sorted(self.attributes),
             "fingerprint": self.fingerprint,
         }
+        if self.slicing is not None:
+            d["slicing"] = dict(self.slicing)
+        return d
 
     def subset(self, idx: Any) -> EvalSet:
         """The rows ``idx`` (integer indices or a boolean mask), fingerprint recomputed over them."""
@@ -165,52 +174,6 @@ class EvalSet:
         )
 
 
-@dataclass
-class _Entry:
-    path: Path
-    label: str | None
-    patient: str | None  # explicit group id (patient column or radsynth subject)
-    attrs: dict[str, str]
-    modality: str | None  # from a manifest column
-
-
-# ---------------------------------------------------------------- small helpers
-
-
-def _text(v: Any) -> str:
-    """Manifest cell as text; "" for missing/NaN; integral floats without ".0"."""
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        if math.isnan(v):
-            return ""
-        if v.is_integer():
-            return str(int(v))
-    return str(v).strip()
-
-
-def _norm_modality(v: Any) -> str | None:
-    t = _text(v).upper()
-    return t or None
-
-
-def _truthy(v: Any) -> bool:
-    return v is True or (isinstance(v, str) and v.strip().lower() in ("true", "1", "yes"))
-
-
-def _rel(path: Path, base: Path) -> str:
-    p = Path(os.path.abspath(path))
-    try:
-        return p.relative_to(os.path.abspath(base)).as_posix()
-    except ValueError:
-        return p.as_posix()
-
-
-def _resolve(base: Path, rel: Any) -> Path:
-    p = Path(str(rel))
-    return p if p.is_absolute() else base / p
-
-
 def _native_stats(hw: np.ndarray) -> tuple[int, dict[str, int]]:
     if not len(hw):
         return 0, {"min_h": 0, "max_h": 0, "min_w": 0, "max_w": 0}
@@ -235,168 +198,31 @@ def mean_aspect(s: EvalSet) -> float | None:
     return float(np.mean(hw[:, 1] / np.maximum(hw[:, 0], 1.0)))
 
 
-# ---------------------------------------------------------------- tables and sources
-
-
-def _read_table(path: Path, fld: str) -> tuple[list[str], list[dict[str, Any]]]:
-    """Column names and rows of a CSV or Parquet file."""
-    try:
-        if path.suffix.lower() == ".csv":
-            with open(path, newline="") as fh:
-                reader = csv.DictReader(fh)
-                rows = list(reader)
-                cols = list(reader.fieldnames or [])
-        else:
-            import pyarrow.parquet as pq
-
-            table = pq.read_table(path)
-            cols, rows = list(table.schema.names), table.to_pylist()
-    except Exception as exc:  # noqa: BLE001 - any parse failure is one user error
-        msg = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
-        raise RadsynthInputError(fld, str(path), "a readable CSV/Parquet manifest", f"Reader said: {msg}.") from None
-    return cols, rows
-
-
-def _is_radsynth(cols: list[str]) -> bool:
-    return "kind" in cols and "format" in cols
-
-
-def _radsynth_folder_table(folder: Path, fld: str) -> tuple[list[str], list[dict[str, Any]]] | None:
-    """(columns, rows) of ``folder/manifest.parquet`` when it is a radsynth output manifest, else None."""
-    m = folder / "manifest.parquet"
-    if not m.is_file():
-        return None
-    cols, rows = _read_table(m, fld)
-    return (cols, rows) if _is_radsynth(cols) else None
-
-
-def _radsynth_entries(
-    cols: list[str], rows: list[dict[str, Any]], base: Path, class_name: str | None = None
-) -> list[_Entry]:
-    """Image rows of a radsynth manifest (c); ``class_name`` set when the folder is a class sub-folder (e)."""
-    img = [r for r in rows if _text(r.get("kind")) == "image" and _text(r.get("format")).lower() in FORMATS_2D]
-    label_cols = sorted(c for c in cols if c.startswith("label_"))
-    attr_cols = sorted(c for c in cols if c.startswith("attr_") and c != "attr_class")
-    if class_name is not None:
-        labels: list[str | None] = [class_name] * len(img)
-    elif "attr_class" in cols and any(_text(r.get("attr_class")) for r in img):
-        labels = [_text(r.get("attr_class")) or None for r in img]
-    elif label_cols and img and all(sum(_truthy(r.get(c)) for c in label_cols) == 1 for r in img):
-        labels = [next(c[len("label_"):] for c in label_cols if _truthy(r.get(c))) for r in img]
-    else:
-        labels = [None] * len(img)
-    return [
-        _Entry(
-            path=_resolve(base, r.get("path")),
-            label=lab,
-            patient=(_text(r.get("subject")) or None) if class_name is None else None,
-            attrs={c[len("attr_"):]: _text(r.get(c)) for c in attr_cols},
-            modality=_norm_modality(r.get("modality")),
-        )
-        for r, lab in zip(img, labels)
-    ]
-
-
-def _manifest_entries(cols: list[str], rows: list[dict[str, Any]], base: Path, fld: str) -> list[_Entry]:
-    """Rows of a plain CSV/Parquet manifest (b)."""
-    if "path" not in cols:
-        raise RadsynthInputError(f"{fld} columns", sorted(cols), "a path column (optional: class or label, patient, "
-                                 "attribute columns)")
-    cls_col = "class" if "class" in cols else ("label" if "label" in cols else None)
-    attr_cols = sorted(set(cols) - {"path", "patient"} - ({cls_col} if cls_col else set()))
-    out = []
-    for i, row in enumerate(rows):
-        rel = _text(row.get("path"))
-        if not rel:
-            raise RadsynthInputError(f"{fld} row {i + 1} path", row.get("path"), "a non-empty path to an image file")
-        out.append(_Entry(
-            path=_resolve(base, rel),
-            label=(_text(row.get(cls_col)) or None) if cls_col else None,
-            patient=_text(row.get("patient")) or None,
-            attrs={c: _text(row.get(c)) for c in attr_cols},
-            modality=None,
-        ))
-    return out
-
-
-def _ingest_entries(cols: list[str], rows: list[dict[str, Any]], base: Path) -> list[_Entry]:
-    """Rows of a ``radsynth ingest`` manifest (f): class, pseudonymous patient, modality ('unknown' = none);
-    the file-description columns (rows, bits, sha256, ...) are not attributes."""
-    attr_cols = sorted(set(cols) - {"path", "class", "patient", "modality"} - set(INGEST_FILE_COLUMNS))
-    out = []
-    for r in rows:
-        mod = _norm_modality(r.get("modality"))
-        out.append(_Entry(path=_resolve(base, _text(r.get("path"))), label=_text(r.get("class")) or None,
-                          patient=_text(r.get("patient")) or None, attrs={c: _text(r.get(c)) for c in attr_cols},
-                          modality=None if mod in ("UNKNOWN", "VOLUME") else mod))
-    return out
-
-
-def _ingest_folder_table(folder: Path, fld: str) -> tuple[list[str], list[dict[str, Any]]] | None:
-    """(columns, rows) of ``folder/manifest.parquet`` when it is a ``radsynth ingest`` manifest, else None."""
-    m = folder / "manifest.parquet"
-    if not m.is_file():
-        return None
-    cols, rows = _read_table(m, fld)
-    return (cols, rows) if is_ingest_manifest(cols) else None
-
-
-def _folder_entries(root: Path, fld: str) -> list[_Entry]:
-    """Class sub-folders (a, e), else loose images (d)."""
-    out: list[_Entry] = []
-    for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        table = _radsynth_folder_table(d, fld)
-        if table is not None:
-            out += _radsynth_entries(*table, d, class_name=d.name)
-            continue
-        for p in d.rglob("*"):
-            if _is_image(p) and not any(part.startswith(".") for part in p.relative_to(d).parts):
-                out.append(_Entry(path=p, label=d.name, patient=None, attrs={}, modality=None))
-    if not out:
-        out = [_Entry(path=p, label=None, patient=None, attrs={}, modality=None)
-               for p in root.iterdir() if _is_image(p)]
-    return out
-
-
-def _collect(src: Path, fld: str) -> tuple[Path, list[_Entry]]:
-    """(base folder for relative paths, entries) of a source."""
-    if not src.exists():
-        raise RadsynthInputError(fld, str(src), "an existing class folder, radsynth output folder or CSV/Parquet "
-                                 "manifest", "Check the path.")
-    if src.is_file():
-        if not src.name.lower().endswith(MANIFEST_SUFFIXES):
-            raise RadsynthInputError(fld, str(src), _ACCEPTED, "Pass the folder holding the images or a manifest.")
-        cols, rows = _read_table(src, fld)
-        base = src.parent
-        if is_ingest_manifest(cols):
-            return base, _ingest_entries(cols, rows, base)
-        return base, (_radsynth_entries(cols, rows, base) if _is_radsynth(cols) else
-                      _manifest_entries(cols, rows, base, fld))
-    ingested = _ingest_folder_table(src, fld)
-    if ingested is not None:
-        return src, _ingest_entries(*ingested, src)
-    table = _radsynth_folder_table(src, fld)
-    if table is not None:
-        return src, _radsynth_entries(*table, src)
-    return src, _folder_entries(src, fld)
-
-
 # ---------------------------------------------------------------- headers
 
 
-def _probe(path: Path, fld: str) -> tuple[int, int, str | None]:
-    """(rows, columns, DICOM modality) from the header; 3D files raise; unreadable -> read_image's error."""
+_Probe = tuple[int, int, str | None, VolumeGeometry | None]
+
+
+def _probe(path: Path, fld: str, spec: SliceSpec | None) -> _Probe:
+    """(rows, columns, DICOM modality, volume geometry) from the header: a NIfTI volume gives the size of its
+    slices under ``spec`` (without ``spec`` it raises, as does a multi-frame DICOM); unreadable -> read_image's
+    error."""
     low = path.name.lower()
     try:
         if low.endswith((".nii", ".nii.gz")):
             import nibabel as nib
 
-            shape = tuple(int(s) for s in nib.load(str(path)).shape)
+            img = nib.load(str(path))
+            shape = tuple(int(s) for s in img.shape)
             dims = [s for s in shape if s > 1]
             if len(dims) > 2:
-                raise _volume_error(path, shape, fld)
+                if spec is None:
+                    raise _volume_error(path, shape, fld)
+                geom = volume_geometry(img.shape, img.affine, path, fld)
+                return (*geom.slice_hw(spec.orientation), None, geom)
             if len(dims) == 2:
-                return dims[0], dims[1], None
+                return dims[0], dims[1], None, None
             raise ValueError(f"shape {shape}")
         if low.endswith((".dcm", ".dicom")):
             import pydicom
@@ -405,33 +231,38 @@ def _probe(path: Path, fld: str) -> tuple[int, int, str | None]:
             frames = int(ds.get("NumberOfFrames", 1) or 1)
             rows, cols = int(ds.Rows), int(ds.Columns)
             if frames > 1:
-                raise _volume_error(path, (frames, rows, cols), fld)
-            return rows, cols, _norm_modality(ds.get("Modality"))
+                raise _volume_error(path, (frames, rows, cols), fld, dicom=True)
+            return rows, cols, norm_modality(ds.get("Modality")), None
         from PIL import Image
 
         with Image.open(path) as im:
             w, h = im.size
-        return int(h), int(w), None
+        return int(h), int(w), None, None
     except RadsynthInputError:
         raise
     except Exception:  # noqa: BLE001 - let the pixel reader give its one-line error naming the file
         a = read_image(path)
-        return int(a.shape[0]), int(a.shape[1]), None
+        return int(a.shape[0]), int(a.shape[1]), None, None
 
 
-def _volume_error(path: Path, shape: tuple[int, ...], fld: str) -> RadsynthInputError:
+def _volume_error(path: Path, shape: tuple[int, ...], fld: str, dicom: bool = False) -> RadsynthInputError:
+    if dicom:
+        return RadsynthInputError(fld, str(path), _ACCEPTED_2D, f"This file is a multi-frame DICOM of shape {shape}; "
+                                  "evaluation is 2D and --slices reads NIfTI volumes: convert the series to NIfTI "
+                                  "(e.g. dcm2niix) and pass --slices, or extract 2D slices first.")
     return RadsynthInputError(fld, str(path), _ACCEPTED_2D, f"This file is a volume of shape {shape}; evaluation is "
-                              "2D: extract 2D slices first (e.g. one PNG per slice) and pass the folder of slices.")
+                              "2D: pass --slices to sample 2D slices of the volumes (e.g. --slices axial:0.3-0.7:4), "
+                              "or extract 2D slices first.")
 
 
-def _size_error(fld: str, path: Path, h: int, w: int, image_size: int, min_side: int) -> RadsynthInputError:
+def _size_error(fld: str, path: Path | str, h: int, w: int, image_size: int, min_side: int) -> RadsynthInputError:
     return RadsynthInputError(f"{fld} image size", f"{h}x{w} pixels ({path})",
                               f"images at least {image_size} pixels on the short side for --image-size {image_size}",
                               f"The smallest image of {fld} is {min_side} pixels: use --image-size <= {min_side} "
                               "(upsampling would hide or invent detail).")
 
 
-def _set_modality(entries: list[_Entry], header_mods: list[str | None], fld: str, asserted: str | None) -> str | None:
+def _set_modality(entries: list[Entry], header_mods: list[str | None], fld: str, asserted: str | None) -> str | None:
     per_file = [hm or e.modality for e, hm in zip(entries, header_mods)]
     known = sorted({m for m in per_file if m})
     if len(known) > 1:
@@ -439,14 +270,14 @@ def _set_modality(entries: list[_Entry], header_mods: list[str | None], fld: str
         raise RadsynthInputError(f"{fld} modality", known, "one modality per set",
                                  f"{fld} mixes modalities ({n}); evaluate each modality separately.")
     found = known[0] if known else None
-    want = _norm_modality(asserted)
+    want = norm_modality(asserted)
     if want and found and want != found:
         raise RadsynthInputError(f"{fld} modality", found, f"the asserted modality {want}",
                                  f"The files of {fld} record {found}; drop the modality option or pass another set.")
     return found or want
 
 
-def _classes(entries: list[_Entry], fld: str) -> tuple[str, ...] | None:
+def _classes(entries: list[Entry], fld: str) -> tuple[str, ...] | None:
     given = [e.label for e in entries]
     missing = sum(lab is None for lab in given)
     if missing == len(given):
@@ -471,74 +302,96 @@ def load_eval_set(
     image_size: int = 64,
     modality: str | None = None,
     progress: bool = False,
+    slices: SliceSpec | str | None = None,
+    sequence: str | None = None,
 ) -> EvalSet:
     """Load one input set (see the module docstring); errors name ``--real``/``--synthetic``/``--test``.
 
     ``modality`` is the user's assertion: used when the files record none, an error when they record another.
+    ``slices`` (a :class:`~radsynth.evaluate.slicing.SliceSpec` or its text) expands NIfTI volumes into 2D
+    slices; ``sequence`` keeps the images of one sequence (:func:`radsynth.evaluate.sources.select_sequence`).
     """
     fld = role_field(role)
     if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)) or image_size < 1:
         raise RadsynthInputError("--image-size", image_size, "a positive integer")
+    spec = None if slices is None else parse_slices(slices)
     src = Path(source)
-    base, entries = _collect(src, fld)
+    base, entries = collect(src, fld)
     if not entries:
         raise RadsynthInputError(fld, str(source), _ACCEPTED, "No images were found there.")
+    entries = select_sequence(entries, sequence, fld)
     for e in entries:
         if not _is_image(e.path):
             raise RadsynthInputError(f"{fld} file", str(e.path), f"an existing image file ({', '.join(IMAGE_SUFFIXES)}"
                                      ")", "Fix the manifest's path column or restore the file.")
     classes = _classes(entries, fld)
     index = {c: i for i, c in enumerate(classes or ())}
-    rels = [_rel(e.path, base) for e in entries]
+    rels = [rel_path(e.path, base) for e in entries]
     order = sorted(range(len(entries)), key=lambda i: (index.get(entries[i].label or "", -1), rels[i]))
     entries, rels = [entries[i] for i in order], [rels[i] for i in order]
 
-    probes = [_probe(e.path, fld) for e in entries]  # headers only: 3D, size and modality before pixels
+    probes = [_probe(e.path, fld, spec) for e in entries]  # headers only: 3D, size and modality before pixels
     set_modality = _set_modality(entries, [p[2] for p in probes], fld, modality)
-    hw = np.array([(p[0], p[1]) for p in probes], np.int64)
-    i_min = int(np.argmin(hw.min(axis=1)))
-    min_side = int(hw[i_min].min())
+    hw0 = np.array([(p[0], p[1]) for p in probes], np.int64)
+    i_min = int(np.argmin(hw0.min(axis=1)))
+    min_side = int(hw0[i_min].min())
     if min_side < image_size:
-        raise _size_error(fld, entries[i_min].path, int(hw[i_min, 0]), int(hw[i_min, 1]), image_size, min_side)
+        what = f"{entries[i_min].path}, {spec.orientation} slices" if probes[i_min][3] and spec else entries[i_min].path
+        raise _size_error(fld, what, int(hw0[i_min, 0]), int(hw0[i_min, 1]), image_size, min_side)
 
     from tqdm.auto import tqdm
 
     image_size = int(image_size)
-    images = np.empty((len(entries), image_size, image_size), np.float32)
-    keys: list[str] = []
+    rows: list[tuple[int, np.ndarray, str, tuple[int, int], str]] = []  # entry, image, key, native hw, path
+    n_vol, n_vol_empty = 0, 0
     for i, e in enumerate(tqdm(entries, desc=f"reading {fld} images", unit="img", disable=not progress, leave=False)):
-        a = read_image(e.path)
-        h, w = int(a.shape[0]), int(a.shape[1])
-        if min(h, w) < image_size:  # header and pixels disagree: trust the pixels
-            raise _size_error(fld, e.path, h, w, image_size, min(h, w))
-        hw[i] = (h, w)
-        images[i] = resize_image(a, image_size)
-        keys.append(f"{rels[i]}\x00{sha256_file(e.path)}")
+        digest = sha256_file(e.path)
+        if probes[i][3] is None:
+            images_2d = [("", read_image(e.path))]
+        else:
+            n_vol += 1
+            images_2d = [(f"#{spec}@{k}", a) for k, a in volume_slices(e.path, spec, fld)]  # type: ignore[arg-type]
+            n_vol_empty += not images_2d
+        for tag, a in images_2d:
+            h, w = int(a.shape[0]), int(a.shape[1])
+            if min(h, w) < image_size:  # header and pixels disagree: trust the pixels
+                raise _size_error(fld, e.path, h, w, image_size, min(h, w))
+            rows.append((i, resize_image(a, image_size), f"{rels[i]}{tag}\x00{digest}", (h, w), f"{e.path}{tag}"))
+    if not rows:
+        raise RadsynthInputError(f"{fld} --slices", str(spec), "a slab with at least one non-empty slice",
+                                 f"Every slice {spec} picks in the {n_vol} volumes of {fld} is empty (all "
+                                 "background): widen the slab or add :keep-empty.")
 
-    labels = None if classes is None else np.array([index[str(e.label)] for e in entries], np.int64)
-    patients = np.array(
-        [e.patient or (_strip_suffix(r) if role == "synthetic" else patient_id(e.path.name))
-         for e, r in zip(entries, rels)],
-        dtype=object,
-    )
+    ent = np.array([r[0] for r in rows], np.int64)
+    keys = tuple(r[2] for r in rows)
+    hw = np.array([r[3] for r in rows], np.int64).reshape(-1, 2)
+    labels = None if classes is None else np.array([index[str(entries[i].label)] for i in ent], np.int64)
+    groups = [e.patient or (bids_subject(r) if p[3] is not None else None)
+              or (_strip_suffix(r) if role == "synthetic" else patient_id(e.path.name))
+              for e, r, p in zip(entries, rels, probes)]
     attr_names = sorted({k for e in entries for k in e.attrs})
-    attributes = {k: np.array([e.attrs.get(k, "") for e in entries], dtype=object) for k in attr_names}
+    attributes = {k: np.array([entries[i].attrs.get(k, "") for i in ent], dtype=object) for k in attr_names}
+    slicing = None if spec is None and sequence is None else {
+        "spec": None if spec is None else str(spec), "sequence": sequence, "volumes": n_vol,
+        "slices": len(rows) - (len(entries) - n_vol), "images_2d": len(entries) - n_vol,
+        "volumes_without_slices": n_vol_empty}
     min_side, shapes = _native_stats(hw)
     return EvalSet(
         name=role,
         source=os.fspath(source),
-        images=images,
+        images=np.stack([r[1] for r in rows]).astype(np.float32, copy=False),
         labels=labels,
         classes=classes or (),
-        patients=patients,
+        patients=np.array([groups[i] for i in ent], dtype=object),
         attributes=attributes,
-        paths=tuple(str(e.path) for e in entries),
+        paths=tuple(r[4] for r in rows),
         modality=set_modality,
         native_min_side=min_side,
         native_shapes=shapes,
-        fingerprint=_fingerprint(tuple(keys), labels, classes or ()),
+        fingerprint=_fingerprint(keys, labels, classes or ()),
         native_hw=hw,
-        file_keys=tuple(keys),
+        file_keys=keys,
+        slicing=slicing,
     )
 
 
