@@ -302,10 +302,10 @@ def window(x: np.ndarray, family: str) -> tuple[np.ndarray, str]:
 class Identifier:
     """``detect_watermark(image, payload=candidates)`` computed from the K + 1 pattern surfaces.
 
-    A candidate tile is ``sum_k beta_k pattern_k`` (``watermark_code.targets``), so its correlation surface with the
-    fold is ``sum_k beta_k surface_k``: one (n, K+1) @ (K+1, tile^2) product instead of n tile builds and
-    FFTs. Standardisation (median / MAD over the shifts), argmax and the Bonferroni p-value are the
-    module's (``wm._surfaces`` / ``wm._detect_known``)."""
+    A candidate's payload tile is ``sum_k beta_k pattern_k`` (``watermark_code.payload_targets``: no pilot), so its
+    correlation surface with the fold is ``sum_k beta_k surface_k``: one (n, K+1) @ (K+1, tile^2) product instead
+    of n tile builds and FFTs. Standardisation (median / MAD over the shifts), argmax, the Bonferroni p-value and
+    the blind-decoding check are the module's (``wm._surfaces`` / ``wm._detect_known``)."""
 
     def __init__(self, decoys: list[str], threshold: float, key: bytes | None = None,
                  config: wm.WatermarkConfig | None = None) -> None:
@@ -317,7 +317,7 @@ class Identifier:
         self.rows = np.stack([self.row(p) for p in self.decoys])
 
     def row(self, payload: str) -> np.ndarray:
-        return wm_code.targets(wm_code.bits_of(payload, self.key, self.cfg), self.cfg)
+        return wm_code.payload_targets(wm_code.bits_of(payload, self.key, self.cfg), self.cfg)
 
     def candidates(self, true: str | None, rng: np.random.Generator) -> tuple[list[str], np.ndarray]:
         """The candidate list: the decoys, with ``true`` (if any) replacing one at a random position."""
@@ -348,7 +348,8 @@ class Identifier:
         mad = self._median_inplace(corr) * 1.4826 + 1e-30
         return (top - med) / mad, best, (at0 - med) / mad
 
-    def __call__(self, image: np.ndarray, names: list[str], rows: np.ndarray, exact_top: int = 8) -> dict:
+    def __call__(self, image: np.ndarray, names: list[str], rows: np.ndarray, blind_result: dict,
+                 exact_top: int = 8) -> dict:
         """Screen all candidates in float32, redo the ``exact_top`` best (over all shifts and at shift 0)
         in float64 (the module's arithmetic), then the decision of ``wm._detect_known``: two tests, each
         Bonferroni-corrected and doubled, at shift 0 (``2 n Q(z)``) and over all shifts (``2 n tile^2 Q(z)``)."""
@@ -369,8 +370,16 @@ class Identifier:
             which, score, at = int(keep[a]), float(z0[a]), 0
         p = min(1.0, p_aligned, p_search)
         found = p <= self.threshold
-        return {"found": found, "payload": names[which] if found else None, "p": p, "score": score,
-                "shift": [at // t, at % t]}
+        out = {"found": found, "payload": names[which] if found else None, "p": p, "score": score,
+               "shift": [at // t, at % t]}
+        decoded = blind_result["payload"]  # wm._detect_known: blind decoding overrules another payload
+        if found and decoded is not None and decoded != out["payload"]:
+            if decoded in names:
+                out.update(payload=decoded, p=blind_result["p"], score=blind_result["score"],
+                           shift=list(blind_result["shift"]))
+            else:
+                out.update(found=False, payload=None, p=1.0)
+        return out
 
 
 def api_identify(image: np.ndarray, names: list[str], threshold: float) -> dict:
@@ -381,7 +390,7 @@ def api_identify(image: np.ndarray, names: list[str], threshold: float) -> dict:
 def blind(image: np.ndarray, threshold: float) -> dict:
     r = wm.detect_watermark(image, threshold=threshold)
     return {"found": r.found, "payload": r.payload, "p": r.p_value, "score": r.score, "p_sync": r.p_sync,
-            "p_code": r.p_code, "bytes_corrected": r.bytes_corrected}
+            "p_code": r.p_code, "bytes_corrected": r.bytes_corrected, "shift": list(r.shift)}
 
 
 def compare(fast: dict, api: dict) -> dict:
@@ -397,11 +406,11 @@ CTX: dict = {}  # set in main before any worker starts (inherited by forked work
 
 
 def identify(image: np.ndarray, true: str | None, rng: np.random.Generator, ident: Identifier,
-             check: bool) -> tuple[dict, dict | None]:
+             check: bool, blind_result: dict) -> tuple[dict, dict | None]:
     names, rows = ident.candidates(true, rng)
     if CTX["api"]:
         return api_identify(image, names, ident.threshold), None
-    fast = ident(image, names, rows)
+    fast = ident(image, names, rows, blind_result)
     return fast, (compare(fast, api_identify(image, names, ident.threshold)) if check else None)
 
 
@@ -432,8 +441,8 @@ def marked_job(task: tuple[int, Item, str, bool]) -> dict:
         attacked["16to8"] = to_u8_minmax(marked)
     for name in ATTACKS:
         a = attacked[name]
-        idr, cmp_ = identify(a, payload, rng, ident, check)
         bl = blind(a, thr)
+        idr, cmp_ = identify(a, payload, rng, ident, check, bl)
         row["attacks"][name] = {"ident": idr, "blind": bl, "shape": list(a.shape), "dtype": str(a.dtype),
                                 "ident_ok": bool(idr["found"] and idr["payload"] == payload),
                                 "blind_ok": bl["payload"] == payload}
@@ -446,8 +455,8 @@ def fp_job(task: tuple[int, Item, bool]) -> dict:
     i, item, check = task
     rng = np.random.default_rng([CTX["seed"], 2, i])
     img = load(item)
-    idr, cmp_ = identify(img, None, rng, CTX["ident_fp"], check)
     bl = blind(img, CTX["threshold"])
+    idr, cmp_ = identify(img, None, rng, CTX["ident_fp"], check, bl)
     return {"i": i, "family": item.family, "name": item.name, "shape": list(img.shape), "ident": idr, "blind": bl,
             "api_check": [cmp_] if cmp_ else []}
 

@@ -12,14 +12,19 @@ Scheme ``radsynth-tss-v1`` (tiled spread spectrum):
   Reed-Solomon over GF(256) with ``nsym`` parity bytes (``reedsolo``; default 8: corrects 4 byte
   errors) -> ``K = 8 (8 + nsym)`` bits, XORed with a keyed scrambling sequence -> signs ``b_k``.
 * **Embedding.** The tile ``P = sqrt(pilot_share) pilot + sqrt(1 - pilot_share) sum_k b_k u_k / sqrt(K)``
-  is repeated over the image (periodic, so a crop only shifts it) under a perceptual mask
-  ``m = s^2 / (s^2 + median(s^2))`` (``s``: local RMS of the image's band-passed detail; the
-  noise-visibility idea of Voloshynovskiy et al. 1999): almost nothing in flat regions, more in
-  textured ones. Per tile, the host's own correlation with the mark is cancelled (improved spread
-  spectrum, Malvar & Florencio 2003; up to ``cancel_share`` of the energy). The strength is set so
-  that the PSNR against the unmarked image, with the image's own data range as peak (never a
-  guessed range: a CT in HU is marked relative to its own HU span), is ``psnr_db`` after rounding,
-  and is lowered further until SSIM is at least ``ssim_min``.
+  is repeated over the image (periodic, so a crop only shifts it) under an amplitude map
+  (``mask_model``). Default ``ssim``: ``m ~ (2 sigma_x^2 + C2) / (s^2 + median(s^2))`` (``s``: local
+  RMS of the band-passed detail, ``sigma_x``: local standard deviation, ``C2``: SSIM's constant),
+  the amplitudes that buy the most detector response per unit of SSIM lost
+  (:func:`radsynth.provenance.watermark_signal.mask`): the mark goes where the detector hears it
+  (little band texture) and SSIM barely moves (edges, gradients, grey-level headroom). ``texture``:
+  ``m = s^2 / (s^2 + median(s^2))`` (the noise-visibility mask of Voloshynovskiy et al. 1999; radsynth
+  up to 2026-12-07). The detector is the same for both, so either kind of mark is found. Per tile,
+  the host's own correlation with the mark is cancelled (improved spread spectrum, Malvar & Florencio
+  2003; up to ``cancel_share`` of the energy). The strength is set so that the PSNR against the
+  unmarked image, with the image's own data range as peak (never a guessed range: a CT in HU is
+  marked relative to its own HU span), is ``psnr_db`` after rounding, and is lowered, to just inside
+  the floor, until SSIM is at least ``ssim_min``.
 * **Detection (blind, key only).** Band-pass the image (difference of Gaussians), weight it by
   ``tau / (s^2 + tau^2)`` (the locally optimal weight for a mark proportional to the mask; invariant
   to grey-value gain and offset: window/level, 16 -> 8 bit), fold it modulo the tile and
@@ -27,8 +32,10 @@ Scheme ``radsynth-tss-v1`` (tiled spread spectrum):
   correlation surface is standardised by its own spread over the shifts (the null comes from the
   image itself).
   - *Known payload(s)* (``payload=``: the one a file's provenance declares, or a list of issued
-    ids): correlation with each whole known tile; p-value ``2 n Q(z)`` at shift 0 (as marked) or
-    ``2 n tile^2 Q(z_max)`` over the shifts (a crop), Bonferroni throughout.
+    ids): correlation with each known tile's payload part (the pilot, common to every payload's mark,
+    left out, so another payload's mark does not pass); p-value ``2 n Q(z)`` at shift 0 (as marked) or
+    ``2 n tile^2 Q(z_max)`` over the shifts (a crop), Bonferroni throughout; a strong mark that decodes
+    blind to another payload is not taken for a candidate's.
   - *Blind decoding*: the shift maximising ``(z_pilot + z_energy) / sqrt(2)`` (pilot plus the
     chi-square energy of the bit correlations, as normal scores) is the crop offset, the bit signs
     there are Reed-Solomon decoded; ``p = min(1, 2 min(p_sync, p_code))`` with ``p_sync`` Bonferroni
@@ -234,15 +241,24 @@ def _detect_fold(fold: np.ndarray, key: bytes, cfg: WatermarkConfig, threshold: 
 
 
 def _detect_known(fold: np.ndarray, key: bytes, cfg: WatermarkConfig, payloads: list[str], threshold: float, n_slices: int) -> WatermarkResult:
-    """Is the mark of one of these ``payloads`` there? For each, one correlation with its whole
-    known tile at every shift, standardised over the shifts. Two tests, each Bonferroni-corrected over
-    the payloads and the pair of tests too: at shift 0, the image as marked (not cropped, or cropped by
-    whole tiles: ``2 n_payloads Q(z)``), and over every shift (``2 n_payloads tile^2 Q(z_max)``)."""
+    """Is the mark of one of these ``payloads`` there? For each, one correlation with the payload's own
+    part of its tile (the pilot left out: it is the same in every payload's mark, so counting it would
+    make any radsynth mark pass for any payload; measured: a volume marked with one payload passed for
+    two others at p 1e-9 and 2e-11 when the whole tile was used) at every shift, standardised over the
+    shifts. Two tests, each Bonferroni-corrected over the payloads and the pair of tests too: at shift 0,
+    the image as marked (not cropped, or cropped by whole tiles: ``2 n_payloads Q(z)``), and over every
+    shift (``2 n_payloads tile^2 Q(z_max)``).
+
+    What is left of the cross-talk, another payload's mark correlating with this payload's bits (about
+    ``1 / sqrt(K)`` of its strength per pair), only matters for strong marks, and those decode blind:
+    when blind decoding reads a payload on its own evidence (``2 p_code <= threshold``) and it is not the
+    payload found here, the decoded one is reported if it is a candidate, else nothing is found (``p_value``
+    1; ``p_sync`` keeps the known-payload test's p-value, ``p_code`` the decode's)."""
     from scipy.stats import norm
 
     if not payloads:
         raise RadsynthInputError("payloads", "[]", "at least one payload (16 hex digits or a dataset / job id)")
-    tiles = np.stack([tile_pattern(p, key, cfg) for p in payloads])
+    tiles = np.stack([tile_pattern(p, key, cfg, pilot=False) for p in payloads])
     z = _surfaces(fold, tiles)
     flat = int(np.argmax(z))
     which, rest = divmod(flat, cfg.tile * cfg.tile)
@@ -256,12 +272,23 @@ def _detect_known(fold: np.ndarray, key: bytes, cfg: WatermarkConfig, payloads: 
         which, rest, score = aligned, 0, float(z[aligned, 0, 0])
     p = min(1.0, p_aligned, p_search)
     found = p <= threshold
+    payload = payload_from_id(payloads[which]) if found else None
+    p_code, p_known = 1.0, p
+    if found:
+        blind = _detect_fold(fold, key, cfg, threshold, n_slices)
+        if blind.payload is not None and blind.payload != payload:
+            names = [payload_from_id(q) for q in payloads]
+            p_code = blind.p_code
+            if blind.payload in names:
+                payload, p, score, rest = blind.payload, blind.p_value, blind.score, blind.shift[0] * cfg.tile + blind.shift[1]
+            else:
+                found, payload, p = False, None, 1.0
     return WatermarkResult(
         found=found,
-        payload=payload_from_id(payloads[which]) if found else None,
+        payload=payload,
         p_value=p,
-        p_sync=p,
-        p_code=1.0,
+        p_sync=p_known,
+        p_code=p_code,
         score=score,
         shift=(rest // cfg.tile, rest % cfg.tile),
         bytes_corrected=None,

@@ -60,9 +60,32 @@ def normalised(x: np.ndarray, cfg: WatermarkConfig) -> np.ndarray:
     return np.clip(d * weight(d, cfg), -4.0, 4.0)
 
 
-def mask(d: np.ndarray, cfg: WatermarkConfig) -> np.ndarray:
-    """Perceptual mask ``(s^2 / (s^2 + tau^2))^power`` per plane (``tau^2``: median positive ``s^2``)."""
+def mask(d: np.ndarray, cfg: WatermarkConfig, grey: np.ndarray | None = None, span: float = 0.0) -> np.ndarray:
+    """The embedder's amplitude map per plane, in [0, 1] (``d``: the band detail of ``grey``, the planes).
+
+    ``ssim`` (default): maximise the detector's response for a given loss of SSIM. The detector sums
+    ``w_i a_i`` (weight ``w_i = tau / (s_i^2 + tau^2)``, :func:`weight`, for mark amplitude ``a_i``) and a
+    mark of local variance ``a^2`` costs SSIM about ``a^2 / (2 sigma_x^2 + C2)`` in a window of image variance
+    ``sigma_x^2`` (the structure term of SSIM, Wang et al., IEEE TIP 2004, with ``C2 = (0.03 span)^2``); the
+    Lagrange optimum of ``sum w_i a_i`` under ``sum a_i^2 / (2 sigma_x^2 + C2) = const`` is
+    ``a_i ~ w_i (2 sigma_x,i^2 + C2)``. So the mark goes where the image has little detail in the mark's band
+    (the detector hears it best) but enough variance at any scale, or grey-level headroom, that SSIM hardly
+    moves: along edges and in smooth gradients, less in heavy texture. Scaled so the 99th percentile is 1.
+    Measured on 120 bench images (cxr / brain MRI, see bench/bench_watermark.py): unattacked MRI slices found
+    93-100 % (texture mask: 75-79 %) at the same PSNR and SSIM floors.
+
+    ``texture``: ``(s^2 / (s^2 + tau^2))^power`` (``tau^2``: median positive ``s^2``), the classic
+    perceptual mask: the mark hides in band texture."""
     s2 = _in_plane(d**2, cfg.mask_sigma_px)
+    if cfg.mask_model == "ssim":
+        if grey is None:
+            raise ValueError("mask_model 'ssim' needs the planes (grey)")
+        tau2 = np.median(s2, axis=(1, 2), keepdims=True) + 1e-24
+        mu = _in_plane(grey, 1.5)
+        var = np.maximum(_in_plane(grey * grey, 1.5) - mu * mu, 0.0)
+        a = (2.0 * var + (0.03 * span) ** 2) / (s2 + tau2)
+        top = np.percentile(a, 99, axis=(1, 2), keepdims=True)
+        return np.minimum(np.where(top > 0, a / np.where(top > 0, top, 1.0), 0.0), 1.0) ** cfg.mask_power
     positive = np.where(s2 > 0, s2, np.nan)
     with np.errstate(all="ignore"):
         import warnings
@@ -148,7 +171,7 @@ def embed_stack(a: np.ndarray, beta: np.ndarray, key: bytes, cfg: WatermarkConfi
     if span <= 0:
         return out, psnr
     d = detail(grey, cfg)
-    m = mask(d, cfg)
+    m = mask(d, cfg, grey, span)
     flat, flat_t, flat_t2, band_gain = tables(key, cfg)
 
     def matmul(x: np.ndarray, y: np.ndarray) -> np.ndarray:  # (n, a, b) @ (b, c) as one 2D BLAS call
@@ -197,12 +220,16 @@ def embed_stack(a: np.ndarray, beta: np.ndarray, key: bytes, cfg: WatermarkConfi
         got = psnr_planes(grey[idx], g, span)
         ok_psnr = got >= cfg.psnr_db - 1e-9
         ok = ok_psnr.copy()
+        got_ssim = np.ones(len(idx))
         if cfg.ssim_min > 0 and ok_psnr.any():
-            ok[ok_psnr] = ssim_planes(grey[idx][ok_psnr], g[ok_psnr], span) >= cfg.ssim_min
+            got_ssim[ok_psnr] = ssim_planes(grey[idx][ok_psnr], g[ok_psnr], span)
+            ok[ok_psnr] = got_ssim[ok_psnr] >= cfg.ssim_min
         out[idx[ok]] = cand[ok]
         psnr[idx[ok]] = got[ok]
         todo[idx[ok]] = False
         low = ~ok_psnr
         scale[idx[low]] *= 10.0 ** (-(cfg.psnr_db - got[low] + 0.05) / 20.0)
-        scale[idx[ok_psnr & ~ok]] *= 0.85
+        weak = ok_psnr & ~ok  # 1 - SSIM grows as the mark's energy (scale^2): aim just inside the floor
+        loss = np.maximum(1.0 - got_ssim[weak], 1e-12)
+        scale[idx[weak]] *= np.clip(np.sqrt((1.0 - cfg.ssim_min) / loss) * 0.995, 0.5, 0.995)
     return out, psnr  # planes still to do: no mark meets the floors, left unmarked
