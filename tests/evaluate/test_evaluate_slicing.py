@@ -206,8 +206,8 @@ def test_slices_are_grouped_by_subject_and_deterministic(tmp_path: Path) -> None
     for p, g in zip(s.paths, s.patients):
         assert g == Path(p.split("#")[0]).name.split("_")[0]  # every slice grouped with its subject
     assert sorted(set(s.patients)) == ["sub-01", "sub-02", "sub-03"]
-    assert s.slicing == {"spec": "axial:0.3-0.7:3", "sequence": None, "volumes": 6, "slices": len(s), "images_2d": 0,
-                         "volumes_without_slices": 0}
+    assert s.slicing == {"spec": "axial:0.3-0.7:3", "sequence": None, "sequence_not_recorded": False, "volumes": 6,
+                         "slices": len(s), "images_2d": 0, "volumes_without_slices": 0}
     assert s.describe()["slicing"] == s.slicing
     # the C2ST fold splitter keeps a subject's slices in one fold
     from radsynth.metrics.c2st import stratified_group_folds
@@ -337,3 +337,33 @@ def test_cli_volumes_without_slices_say_to_pass_slices(cohort: Path, tmp_path: P
     r = _cli(["--real", str(cohort), "--synthetic", str(cohort), "--out", str(out)])
     assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1
     assert "--slices" in r.output and not out.exists()
+
+
+def test_file_sequence_only_reads_bids_style_names() -> None:
+    from radsynth.evaluate.slicing import file_sequence
+
+    assert file_sequence("sub-0001_T1w.nii.gz") == "T1w" and file_sequence("a/sub-01_ses-2_FLAIR.nii") == "FLAIR"
+    assert file_sequence("10_no.jpg") is None and file_sequence("scan_ct.png") is None  # not a sequence
+    assert file_sequence("sub-01.nii.gz") is None
+
+
+def test_cli_sequence_keeps_a_real_set_that_records_no_sequence(cohort: Path, tmp_path: Path) -> None:
+    # real clinical slices (no manifest, no BIDS names: "10_no.png") against one simulated sequence
+    from PIL import Image
+
+    real = tmp_path / "real"
+    real.mkdir()
+    rng = np.random.default_rng(3)
+    for i in range(14):
+        yy, xx = np.mgrid[:48, :48]
+        disc = ((yy - 24) ** 2 + (xx - 24) ** 2 < (14 + i % 5) ** 2) * 150.0 + rng.normal(0, 12, (48, 48)) + 30
+        Image.fromarray(np.clip(disc, 0, 255).astype(np.uint8)).save(real / f"{i}_no.png")
+    out = tmp_path / "eval"
+    r = _cli(["--real", str(real), "--synthetic", str(cohort), "--out", str(out), "--sections",
+              "fidelity,detectability", "--slices", "axial:0.3-0.7:4", "--sequence", "T1w"])
+    assert r.exit_code == 0, r.output
+    m = json.loads((out / "metrics.json").read_text())
+    sets = m["slicing"]["sets"]
+    assert sets["real"]["sequence_not_recorded"] is True and sets["real"]["images_2d"] == 14
+    assert sets["synthetic"]["sequence_not_recorded"] is False and sets["synthetic"]["volumes"] == 6
+    assert any("record" in n and "no sequence" in n for n in m["notes"])

@@ -307,16 +307,20 @@ def _slicing_record(spec: Any, sequence: str | None, sets: dict[str, Any]) -> di
     return {"spec": None if spec is None else str(spec), "settings": None if spec is None else spec.to_dict(),
             "sequence": sequence,
             "sets": {k: {n: (v.slicing or {}).get(n) for n in ("volumes", "slices", "images_2d",
-                                                                "volumes_without_slices")} for k, v in sets.items()}}
+                                                                "volumes_without_slices", "sequence_not_recorded")}
+                     for k, v in sets.items()}}
 
 
 def _slicing_note(spec: Any, sets: dict[str, Any]) -> str:
     parts = [f"{k} {v.slicing['slices']} slices of {v.slicing['volumes']} volumes"
              + (f" + {v.slicing['images_2d']} 2D images" if v.slicing["images_2d"] else "")
              for k, v in sets.items() if v.slicing]
+    unfiltered = [k for k, v in sets.items() if v.slicing and v.slicing.get("sequence_not_recorded")]
     return (f"Volumes sliced with --slices {spec} ({'; '.join(parts)}); a subject's slices share one group id, "
             "so folds, bootstraps and the memorisation audit keep them together, but slices of one volume are "
-            "not independent images.")
+            "not independent images."
+            + (f" The {', '.join(unfiltered)} set{'s' if len(unfiltered) > 1 else ''} record{'' if len(unfiltered) > 1 else 's'} "
+               "no sequence, so --sequence kept all of its images." if unfiltered else ""))
 
 
 def record_evaluation(cfg: EvaluateConfig, fingerprints: dict[str, str], sources: dict[str, Any], out: Path) -> None:

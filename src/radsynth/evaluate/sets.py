@@ -319,7 +319,7 @@ def load_eval_set(
     base, entries = collect(src, fld)
     if not entries:
         raise RadsynthInputError(fld, str(source), _ACCEPTED, "No images were found there.")
-    entries = select_sequence(entries, sequence, fld)
+    entries, sequence_applied = select_sequence(entries, sequence, fld)
     for e in entries:
         if not _is_image(e.path):
             raise RadsynthInputError(f"{fld} file", str(e.path), f"an existing image file ({', '.join(IMAGE_SUFFIXES)}"
@@ -372,7 +372,8 @@ def load_eval_set(
     attr_names = sorted({k for e in entries for k in e.attrs})
     attributes = {k: np.array([entries[i].attrs.get(k, "") for i in ent], dtype=object) for k in attr_names}
     slicing = None if spec is None and sequence is None else {
-        "spec": None if spec is None else str(spec), "sequence": sequence, "volumes": n_vol,
+        "spec": None if spec is None else str(spec), "sequence": sequence if sequence_applied else None,
+        "sequence_not_recorded": sequence is not None and not sequence_applied, "volumes": n_vol,
         "slices": len(rows) - (len(entries) - n_vol), "images_2d": len(entries) - n_vol,
         "volumes_without_slices": n_vol_empty}
     min_side, shapes = _native_stats(hw)

@@ -293,10 +293,14 @@ def bids_subject(path: str | os.PathLike[str]) -> str | None:
 
 
 def file_sequence(path: str | os.PathLike[str]) -> str | None:
-    """The BIDS-style suffix of a file name (``sub-01_T1w.nii.gz`` -> ``T1w``), else None."""
+    """The BIDS-style suffix of a BIDS-style file name (``sub-01_T1w.nii.gz`` -> ``T1w``), else None: only names
+    that start with ``sub-<label>_`` count, so ``10_no.jpg`` or ``scan_ct.png`` record no sequence."""
     from radsynth.generators.data import _stem
 
-    m = _SUFFIX.search(_stem(Path(path).name))
+    stem = _stem(Path(path).name)
+    if not _BIDS_SUBJECT.match(stem) or "_" not in stem:
+        return None
+    m = _SUFFIX.search(stem)
     return m.group(1) if m else None
 
 

@@ -242,18 +242,23 @@ def entry_sequence(e: Entry) -> str | None:
     return e.sequence or file_sequence(e.path)
 
 
-def select_sequence(entries: list[Entry], sequence: str | None, fld: str) -> list[Entry]:
-    """The entries of ``sequence`` (ignoring case); all of them for None; none found is an error."""
+def select_sequence(entries: list[Entry], sequence: str | None, fld: str) -> tuple[list[Entry], bool]:
+    """``(entries of sequence, applied)``: the entries of ``sequence`` (ignoring case). A set that records no
+    sequence at all (e.g. real clinical slices: no manifest column, no BIDS-style names) is kept whole and
+    ``applied`` is False, so one simulated sequence can be compared with such a set; a set that records
+    sequences but not this one is an error. ``sequence`` None: all entries, not applied."""
     if sequence is None:
-        return entries
+        return entries, False
     want = str(sequence).strip()
     if not want:
         raise RadsynthInputError("--sequence", sequence, "a sequence name such as T1w, T2w or FLAIR")
     found = [entry_sequence(e) for e in entries]
+    if not any(found):
+        return entries, False
     keep = [e for e, q in zip(entries, found) if q and q.lower() == want.lower()]
     if not keep:
         known = sorted({q for q in found if q}, key=str.lower)
         raise RadsynthInputError(f"{fld} --sequence", want, f"a sequence of {fld}: {', '.join(known)}" if known else
                                  "a sequence recorded in a manifest sequence column or a BIDS-style file name "
                                  "(sub-01_T1w.nii.gz)", f"No image of {fld} has sequence {want!r}.")
-    return keep
+    return keep, True
