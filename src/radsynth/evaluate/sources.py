@@ -15,6 +15,7 @@ import csv
 import math
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,13 +103,15 @@ def _is_radsynth(cols: list[str]) -> bool:
     return "kind" in cols and "format" in cols
 
 
-def _radsynth_folder_table(folder: Path, fld: str) -> tuple[list[str], list[dict[str, Any]]] | None:
-    """(columns, rows) of ``folder/manifest.parquet`` when it is a radsynth output manifest, else None."""
+def _folder_table(folder: Path, fld: str, accept: Callable[[list[str]], bool]
+                  ) -> tuple[list[str], list[dict[str, Any]]] | None:
+    """(columns, rows) of ``folder/manifest.parquet`` when its columns pass ``accept`` (a radsynth output
+    manifest: :func:`_is_radsynth`; a ``radsynth ingest`` manifest: ``is_ingest_manifest``), else None."""
     m = folder / "manifest.parquet"
     if not m.is_file():
         return None
     cols, rows = _read_table(m, fld)
-    return (cols, rows) if _is_radsynth(cols) else None
+    return (cols, rows) if accept(cols) else None
 
 
 def _radsynth_entries(
@@ -175,15 +178,6 @@ def _ingest_entries(cols: list[str], rows: list[dict[str, Any]], base: Path) -> 
     return out
 
 
-def _ingest_folder_table(folder: Path, fld: str) -> tuple[list[str], list[dict[str, Any]]] | None:
-    """(columns, rows) of ``folder/manifest.parquet`` when it is a ``radsynth ingest`` manifest, else None."""
-    m = folder / "manifest.parquet"
-    if not m.is_file():
-        return None
-    cols, rows = _read_table(m, fld)
-    return (cols, rows) if is_ingest_manifest(cols) else None
-
-
 def _image_file(p: Path) -> bool:
     return _is_image(p) and not is_label_map(p)
 
@@ -201,7 +195,7 @@ def _folder_entries(root: Path, fld: str) -> list[Entry]:
         return [Entry(path=p, label=None, patient=None, attrs={}, modality=None)
                 for d in subdirs for p in sorted(d.rglob("*")) if _image_file(p) and _visible(p, d)]
     for d in subdirs:
-        table = _radsynth_folder_table(d, fld)
+        table = _folder_table(d, fld, _is_radsynth)
         if table is not None:
             out += _radsynth_entries(*table, d, class_name=d.name)
             continue
@@ -228,10 +222,10 @@ def collect(src: Path, fld: str) -> tuple[Path, list[Entry]]:
             return base, _ingest_entries(cols, rows, base)
         return base, (_radsynth_entries(cols, rows, base) if _is_radsynth(cols) else
                       _manifest_entries(cols, rows, base, fld))
-    ingested = _ingest_folder_table(src, fld)
+    ingested = _folder_table(src, fld, is_ingest_manifest)
     if ingested is not None:
         return src, _ingest_entries(*ingested, src)
-    table = _radsynth_folder_table(src, fld)
+    table = _folder_table(src, fld, _is_radsynth)
     if table is not None:
         return src, _radsynth_entries(*table, src)
     return src, _folder_entries(src, fld)
