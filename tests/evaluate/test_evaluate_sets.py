@@ -332,3 +332,24 @@ def test_progress_bar_only_when_asked(tmp_path: Path, capsys) -> None:
     assert "reading --test images" not in capsys.readouterr().err
     assert len(load_eval_set(root, "test", image_size=S, progress=True)) == 4
     assert "reading --test images" in capsys.readouterr().err
+
+
+def test_byte_identical_copies_share_one_group(tmp_path: Path) -> None:
+    import shutil
+
+    from radsynth.evaluate.sets import merge_duplicate_groups
+
+    root = _class_folder(tmp_path / "real", n=3)  # IM-style names: one patient per file
+    files = sorted((root / "NORMAL").iterdir())
+    shutil.copy(files[0], root / "NORMAL" / "IM-0999-0001.png")  # an exact copy under another patient's name
+    shutil.copy(files[0], root / "PNEUMONIA" / "person77_bacteria_1.png")  # and in the other class
+    s = load_eval_set(root, "real", image_size=S)
+    by_path = {Path(p).name: g for p, g in zip(s.paths, s.patients)}
+    copies = {by_path[files[0].name], by_path["IM-0999-0001.png"], by_path["person77_bacteria_1.png"]}
+    assert len(copies) == 1 and s.duplicate_files == 2 and s.describe()["duplicate_files"] == 2
+    others = [g for n, g in by_path.items() if n not in (files[0].name, "IM-0999-0001.png", "person77_bacteria_1.png")]
+    assert copies.isdisjoint(others) and len(set(others)) == len(others)  # the rest keep their own groups
+    # union-find: groups chained by copies merge; the name is the smallest id, whatever the order
+    assert merge_duplicate_groups(["b", "a", "c", "d"], ["x", "y", "x", "y"]) == (["b", "a", "b", "a"], 2)
+    assert merge_duplicate_groups(["c", "b", "a"], ["x", "x", "z"]) == (["b", "b", "a"], 1)
+    assert merge_duplicate_groups(["p", "q", "q", "r"], ["1", "2", "1", "2"])[0] == ["p", "p", "p", "p"]

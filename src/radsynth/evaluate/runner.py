@@ -230,6 +230,10 @@ def evaluate(
     slicing = _slicing_record(spec, sequence, sets)
     if spec is not None:
         notes.append(_slicing_note(spec, sets))
+    dups = [f"{k} {v.duplicate_files}" for k, v in sets.items() if v.duplicate_files]
+    if dups:
+        notes.append(f"Byte-identical copies (files repeating another file of the same set: {', '.join(dups)}) "
+                     "share one group id, so no copy sits in a test fold or bootstrap sample apart from its twin.")
     ctx = EvalContext(config=cfg, real=r, synthetic=s, test=t, notes=list(notes), log=log, progress=progress,
                       _encoder=encoder)
     fps = {k: v.fingerprint for k, v in ctx.sets().items()}

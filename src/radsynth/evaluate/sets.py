@@ -21,6 +21,7 @@ Group ids (``patients``), used to keep a patient's images together in splits and
 ``patient`` column (or a radsynth ``subject``); otherwise, for real sets, from the file name
 (:func:`radsynth.generators.data.patient_id`, Kermany et al. 2018 naming), and for synthetic sets the
 file's path relative to the source without its suffix (every synthetic image its own group).
+Byte-identical files (same sha256) share one group whatever their names say (:func:`merge_duplicate_groups`).
 
 With ``slices`` (``--slices``, :mod:`radsynth.evaluate.slicing`) every NIfTI volume is expanded into the 2D
 slices the spec picks (2D images of the same set are used as they are); a slice's group id is its volume's:
@@ -107,6 +108,8 @@ class EvalSet:
     file_keys: tuple[str, ...] = field(default=(), repr=False)
     #: how volumes were sliced (spec, sequence, volumes, slices, 2D images); None without --slices/--sequence
     slicing: dict[str, Any] | None = None
+    #: files byte-identical to another file of the set (they share its group id, see :func:`merge_duplicate_groups`)
+    duplicate_files: int = 0
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -144,6 +147,7 @@ class EvalSet:
             "mean_aspect_ratio": mean_aspect(self),
             "attributes": sorted(self.attributes),
             "fingerprint": self.fingerprint,
+            "duplicate_files": int(self.duplicate_files),
         }
         if self.slicing is not None:
             d["slicing"] = dict(self.slicing)
@@ -344,8 +348,10 @@ def load_eval_set(
     image_size = int(image_size)
     rows: list[tuple[int, np.ndarray, str, tuple[int, int], str]] = []  # entry, image, key, native hw, path
     n_vol, n_vol_empty = 0, 0
+    digests: list[str] = []
     for i, e in enumerate(tqdm(entries, desc=f"reading {fld} images", unit="img", disable=not progress, leave=False)):
         digest = sha256_file(e.path)
+        digests.append(digest)
         if probes[i][3] is None:
             images_2d = [("", read_image(e.path))]
         else:
@@ -369,6 +375,7 @@ def load_eval_set(
     groups = [e.patient or (bids_subject(r) if p[3] is not None else None)
               or (_strip_suffix(r) if role == "synthetic" else patient_id(e.path.name))
               for e, r, p in zip(entries, rels, probes)]
+    groups, n_dup = merge_duplicate_groups(groups, digests)
     attr_names = sorted({k for e in entries for k in e.attrs})
     attributes = {k: np.array([entries[i].attrs.get(k, "") for i in ent], dtype=object) for k in attr_names}
     slicing = None if spec is None and sequence is None else {
@@ -393,7 +400,37 @@ def load_eval_set(
         native_hw=hw,
         file_keys=keys,
         slicing=slicing,
+        duplicate_files=n_dup,
     )
+
+
+def merge_duplicate_groups(groups: list[str], digests: list[str]) -> tuple[list[str], int]:
+    """Group ids with byte-identical files (same sha256) in one group, and how many files repeat an earlier one.
+
+    Real sets hold exact copies under other names (``brain-mri-real``: 22 groups, ``cxr-pneumonia``: 30); as
+    separate groups, one copy can land in a C2ST training fold and another in its test fold, or one be the
+    "nearest neighbour" of the other in the memorisation audit. Groups joined by a shared file are merged
+    (union-find) and named by their smallest id, so the result does not depend on the file order.
+    """
+    parent: dict[str, str] = {g: g for g in groups}
+
+    def find(g: str) -> str:
+        while parent[g] != g:
+            parent[g] = parent[parent[g]]
+            g = parent[g]
+        return g
+
+    first: dict[str, str] = {}
+    n_dup = 0
+    for g, d in zip(groups, digests):
+        if d in first:
+            n_dup += 1
+            a, b = find(first[d]), find(g)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+        else:
+            first[d] = g
+    return [find(g) for g in groups], n_dup
 
 
 # ---------------------------------------------------------------- harmonise
