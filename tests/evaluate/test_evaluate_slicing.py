@@ -367,3 +367,29 @@ def test_cli_sequence_keeps_a_real_set_that_records_no_sequence(cohort: Path, tm
     assert sets["real"]["sequence_not_recorded"] is True and sets["real"]["images_2d"] == 14
     assert sets["synthetic"]["sequence_not_recorded"] is False and sets["synthetic"]["volumes"] == 6
     assert any("record" in n and "no sequence" in n for n in m["notes"])
+
+
+def test_fixed_window_gives_one_grey_per_value_across_volumes(tmp_path: Path) -> None:
+    # two CT-like volumes in HU: tissue at 40 HU; one stored with -2048 outside the scan circle, one from -1000
+    base = _head(marker=False)
+    tissue = base > 0
+    a = np.where(tissue, 40.0, -1000.0).astype(np.float32)
+    b = a.copy()
+    b[:2] = -2048.0  # padding outside the field of view
+    b[tissue & (np.arange(SHAPE[0])[:, None, None] < SHAPE[0] // 2)] = 1200.0  # and bone on one side
+    pa, pb = _save(tmp_path / "a.nii.gz", a, _ras_affine()), _save(tmp_path / "b.nii.gz", b, _ras_affine())
+    spec = parse_slices("axial:0.5:1:window=-1000..1000")
+    assert spec.window == (-1000.0, 1000.0) and str(spec) == "axial:0.5:1:window=-1000..1000"
+    assert "window -1000..1000" in spec.to_dict()["intensity"]
+    (_, ia), = volume_slices(pa, spec)
+    (_, ib), = volume_slices(pb, spec)
+    # 40 HU -> (40 + 1000) / 2000 = 0.52 in both; air (-1000) -> 0; bone clipped to 1
+    assert np.isclose(np.median(ia[ia > 0.1]), 0.52, atol=1e-6) and ia.min() == 0.0
+    assert np.isclose(ib[(ib > 0.1) & (ib < 0.9)].mean(), 0.52, atol=1e-6) and ib.max() == 1.0
+    # per-volume min-max (no window) gives the same 40 HU two different greys
+    (_, ma), = volume_slices(pa, parse_slices("axial:0.5:1"))
+    (_, mb), = volume_slices(pb, parse_slices("axial:0.5:1"))
+    assert np.isclose(np.median(ma[ma > 0.1]), 1.0)  # -1000..40 HU: tissue is the maximum
+    assert np.any(np.isclose(mb, (40 + 2048) / (1200 + 2048), atol=1e-3)) and not np.any(np.isclose(mb, 1.0) & (ib < 0.9))
+    for bad in ("axial:window=3..1", "axial:window=lo..hi", "axial:window=0..1:0.3-0.7"):
+        assert "--slices" in _raises("--slices", parse_slices, bad)

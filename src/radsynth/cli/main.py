@@ -203,9 +203,10 @@ def evaluate_cmd(
                                            "(e.g. DX, CR, CT, MR); checked against DICOM headers/manifests."),
     slices: Optional[str] = typer.Option(None, "--slices", help="Sample 2D slices of NIfTI volumes (cohort folders, "
                                          "volume folders/manifests) in every set: ORIENTATION[:START-END[:STEP[mm]]]"
-                                         "[:full][:keep-empty], e.g. axial:0.3-0.7:4 (axial|coronal|sagittal from "
+                                         "[:full][:keep-empty][:window=LOW..HIGH], e.g. axial:0.3-0.7:4 (axial|coronal|sagittal from "
                                          "the affine; slab as fractions of the foreground extent; every 4th slice "
-                                         "or e.g. 5mm; empty slices skipped)."),
+                                         "or e.g. 5mm; empty slices skipped; window=-1024..3071: a fixed HU/value window instead of "
+                                         "per-volume min-max)."),
     sequence: Optional[str] = typer.Option(None, "--sequence", help="Keep one sequence in every set, e.g. T1w "
                                            "(manifest sequence column, else BIDS file-name suffix *_T1w.nii.gz)."),
     seed: int = typer.Option(0, "--seed"),

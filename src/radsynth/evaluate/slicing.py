@@ -2,7 +2,7 @@
 
 Slice spec (:func:`parse_slices`), one line of text::
 
-    ORIENTATION[:START-END[:STEP[mm]]][:full][:keep-empty]
+    ORIENTATION[:START-END[:STEP[mm]]][:full][:keep-empty][:window=LOW..HIGH]
 
 * ``ORIENTATION``: ``axial`` (plane normal to the S axis), ``coronal`` (normal to A) or ``sagittal``
   (normal to R). It is read from the NIfTI affine, never from the array axes: the volume is first brought
@@ -23,10 +23,15 @@ Slice spec (:func:`parse_slices`), one line of text::
   fewer than :data:`EMPTY_FRACTION` of its voxels are foreground. Empty slices are skipped unless
   ``:keep-empty`` is given.
 
+* ``window=LOW..HIGH``: a fixed intensity window in the volume's stored units after header scaling (HU for
+  CT, e.g. ``window=-1024..3071``): values are clipped to it and mapped linearly to [0, 1], so one HU gets one
+  grey level in every volume. Without it intensities are min-max scaled per volume (below), which maps a CT
+  stored from -2048 (outside the scan circle) and one stored from -1125 to different greys for the same HU.
+
 Each slice becomes a 2D image in radiological display orientation: axial and coronal with the patient's
 right on the image's left, axial with anterior at the top, coronal and sagittal with superior at the top,
 sagittal with anterior on the left. Intensities are min-max scaled **per volume** (finite values), so
-the slices of one volume keep their relative brightness. Pixels are made square before the evaluation's
+the slices of one volume keep their relative brightness (or mapped through ``window``). Pixels are made square before the evaluation's
 centre crop and resize: the finer in-plane axis is resampled (linear, anti-aliased) to the coarser
 spacing, so the pixel count reflects the information actually acquired and the ``--image-size`` guard
 of :mod:`radsynth.evaluate.sets` stays honest. Same file and spec give the same slices in the same order.
@@ -53,7 +58,8 @@ FOREGROUND_FRACTION = 0.1
 #: empty slice: fewer than this fraction of its voxels are foreground
 EMPTY_FRACTION = 0.01
 FLAGS = ("full", "keep-empty")
-ACCEPTED = ("ORIENTATION[:START-END[:STEP[mm]]][:full][:keep-empty] with ORIENTATION axial, coronal or sagittal, "
+ACCEPTED = ("ORIENTATION[:START-END[:STEP[mm]]][:full][:keep-empty][:window=LOW..HIGH] with ORIENTATION axial, "
+            "coronal or sagittal, "
             "0 <= START <= END <= 1 (fractions of the foreground extent; one number = one position), STEP a whole "
             "number of slices or a distance such as 5mm (e.g. axial:0.3-0.7:4, coronal:0.5, sagittal:0.2-0.8:5mm)")
 _NUM = r"(?:\d+(?:\.\d*)?|\.\d+)"
@@ -70,11 +76,16 @@ class SliceSpec:
     step_unit: str = "slices"  # or "mm"
     extent: str = "foreground"  # or "full"
     keep_empty: bool = False
+    #: fixed intensity window (low, high) in the volume's stored units after header scaling (e.g. HU):
+    #: clipped and mapped to [0, 1] instead of the per-volume min-max; None: per-volume min-max
+    window: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         ok = (self.orientation in ORIENTATIONS and 0.0 <= self.start <= self.end <= 1.0 and self.step > 0
               and self.step_unit in ("slices", "mm") and self.extent in ("foreground", "full")
-              and (self.step_unit == "mm" or float(self.step).is_integer()))
+              and (self.step_unit == "mm" or float(self.step).is_integer())
+              and (self.window is None or (len(self.window) == 2 and all(math.isfinite(v) for v in self.window)
+                                           and self.window[0] < self.window[1])))
         if not ok:
             raise RadsynthInputError("--slices", repr(self), ACCEPTED)
 
@@ -83,12 +94,16 @@ class SliceSpec:
         slab = f"{self.start:.12g}" if self.start == self.end else f"{self.start:.12g}-{self.end:.12g}"
         step = f"{self.step:.12g}mm" if self.step_unit == "mm" else f"{int(self.step)}"
         flags = (":full" if self.extent == "full" else "") + (":keep-empty" if self.keep_empty else "")
+        if self.window is not None:
+            flags += f":window={self.window[0]:.12g}..{self.window[1]:.12g}"
         return f"{self.orientation}:{slab}:{step}{flags}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"spec": str(self), "orientation": self.orientation, "slab": [self.start, self.end],
                 "slab_of": "full array extent" if self.extent == "full" else "foreground extent",
-                "step": self.step, "step_unit": self.step_unit, "skip_empty": not self.keep_empty}
+                "step": self.step, "step_unit": self.step_unit, "skip_empty": not self.keep_empty,
+                "intensity": "per-volume min-max" if self.window is None else
+                f"window {self.window[0]:.12g}..{self.window[1]:.12g} (stored units) -> [0, 1]"}
 
     def step_slices(self, spacing_mm: float) -> int:
         """The step in slices for a volume with this slice spacing along the normal."""
@@ -109,11 +124,21 @@ def parse_slices(text: Any, field: str = "--slices") -> SliceSpec:
 
     if not parts[0] or parts[0] not in ORIENTATIONS:
         raise bad(f"Unknown orientation {parts[0]!r}.")
-    flags = [p for p in parts[1:] if p in FLAGS]
-    pos = [p for p in parts[1:] if p not in FLAGS]
+    is_flag = [p in FLAGS or p.startswith("window=") for p in parts[1:]]
+    flags = [p if p in FLAGS else "window" for p, f in zip(parts[1:], is_flag) if f]
+    pos = [p for p, f in zip(parts[1:], is_flag) if not f]
+    window = None
+    for p in parts[1:]:
+        if p.startswith("window="):
+            num = rf"-?{_NUM}(?:e[+-]?\d+)?"
+            m = re.fullmatch(rf"window=({num})\.\.({num})", p)
+            if not m or not float(m.group(1)) < float(m.group(2)):
+                raise bad(f"The window {p!r} is not window=LOW..HIGH with LOW < HIGH (e.g. window=-1024..3071).")
+            window = (float(m.group(1)), float(m.group(2)))
     if len(set(flags)) != len(flags):
         raise bad("A flag is given twice.")
-    if len(pos) > 2 or any(parts.index(f) < len(parts) - len(flags) for f in flags):
+    flag_before_field = any(f and not g for f, g in zip(is_flag, is_flag[1:]))  # a field after a flag
+    if len(pos) > 2 or flag_before_field:
         raise bad("Too many fields, or a flag before the slab or step.")
     start, end = 0.0, 1.0
     if pos and pos[0]:  # an empty slab ("axial::4") is the default 0-1
@@ -133,7 +158,7 @@ def parse_slices(text: Any, field: str = "--slices") -> SliceSpec:
         if step <= 0 or (unit == "slices" and not step.is_integer()):
             raise bad("The step must be a positive whole number of slices or a positive distance in mm.")
     return SliceSpec(parts[0], start, end, step, unit, "full" if "full" in flags else "foreground",
-                     "keep-empty" in flags)
+                     "keep-empty" in flags, window)
 
 
 # ---------------------------------------------------------------- geometry (header only)
@@ -241,8 +266,11 @@ def _square(image: np.ndarray, sr: float, sc: float) -> np.ndarray:
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
-def load_volume(path: str | os.PathLike[str], field: str = "--real") -> tuple[np.ndarray, VolumeGeometry]:
-    """A NIfTI volume in its closest RAS+ voxel order, min-max scaled to [0, 1] (float32), and its geometry.
+def load_volume(path: str | os.PathLike[str], field: str = "--real", window: tuple[float, float] | None = None
+                ) -> tuple[np.ndarray, VolumeGeometry]:
+    """A NIfTI volume in its closest RAS+ voxel order, scaled to [0, 1] (float32), and its geometry: min-max per
+    volume, or with ``window`` (low, high in stored units after header scaling, e.g. HU) clipped and mapped
+    linearly, so the same value gets the same grey in every volume (CT: never guess the HU range).
 
     Read with :func:`radsynth.io.nifti.read_nifti` (header scaling applied; a header declaring more voxels than
     the file can hold is refused before allocating)."""
@@ -259,6 +287,9 @@ def load_volume(path: str | os.PathLike[str], field: str = "--real") -> tuple[np
     geom = volume_geometry(data.shape, affine, p, field)
     data = np.asarray(data, dtype=np.float32).reshape(data.shape[:3])
     vol = np.ascontiguousarray(apply_orientation(data, _ornt(affine, p, field)), dtype=np.float32)
+    if window is not None:
+        lo, hi = window
+        return np.clip((vol - np.float32(lo)) / np.float32(hi - lo), 0.0, 1.0).astype(np.float32), geom
     return _minmax(vol), geom
 
 
@@ -266,7 +297,7 @@ def volume_slices(
     path: str | os.PathLike[str], spec: SliceSpec, field: str = "--real"
 ) -> list[tuple[int, np.ndarray]]:
     """``[(index along the +RAS normal, 2D float32 image in [0, 1] with square pixels), ...]`` in index order."""
-    vol, geom = load_volume(path, field)
+    vol, geom = load_volume(path, field, spec.window)
     n, r, c = geom.plane(spec.orientation)
     idx = select_indices(_foreground_counts(vol, n), spec, geom.spacing[n])
     out = []
