@@ -329,7 +329,7 @@ def file_sequence(path: str | os.PathLike[str]) -> str | None:
     from radsynth.generators.data import _stem
 
     stem = _stem(Path(path).name)
-    if not _BIDS_SUBJECT.match(stem) or "_" not in stem:
+    if not _BIDS_SUBJECT.match(stem):
         return None
     m = _SUFFIX.search(stem)
     return m.group(1) if m else None

@@ -71,8 +71,9 @@ def mask(d: np.ndarray, cfg: WatermarkConfig, grey: np.ndarray | None = None, sp
     ``a_i ~ w_i (2 sigma_x,i^2 + C2)``. So the mark goes where the image has little detail in the mark's band
     (the detector hears it best) but enough variance at any scale, or grey-level headroom, that SSIM hardly
     moves: along edges and in smooth gradients, less in heavy texture. Scaled so the 99th percentile is 1.
-    Measured on 120 bench images (cxr / brain MRI, see bench/bench_watermark.py): unattacked MRI slices found
-    93-100 % (texture mask: 75-79 %) at the same PSNR and SSIM floors.
+    Measured (bench/bench_watermark.py images, identification among 1,000 candidates, unattacked, same PSNR and
+    SSIM floors and the same detector): 14 real / 14 simulated brain MRI slices found 100 % / 93 % with this map,
+    75 % / 79 % with the texture mask; the full bench (500 images) with this map: 94 % / 80 %.
 
     ``texture``: ``(s^2 / (s^2 + tau^2))^power`` (``tau^2``: median positive ``s^2``), the classic
     perceptual mask: the mark hides in band texture."""
