@@ -203,10 +203,10 @@ def evaluate_cmd(
                                            "(e.g. DX, CR, CT, MR); checked against DICOM headers/manifests."),
     slices: Optional[str] = typer.Option(None, "--slices", help="Sample 2D slices of NIfTI volumes (cohort folders, "
                                          "volume folders/manifests) in every set: ORIENTATION[:START-END[:STEP[mm]]]"
-                                         "[:full][:keep-empty][:window=LOW..HIGH], e.g. axial:0.3-0.7:4 (axial|coronal|sagittal from "
+                                         "[:full][:keep-empty][:window=LOW..HIGH|header], e.g. axial:0.3-0.7:4 (axial|coronal|sagittal from "
                                          "the affine; slab as fractions of the foreground extent; every 4th slice "
                                          "or e.g. 5mm; empty slices skipped; window=-1024..3071: a fixed HU/value window instead of "
-                                         "per-volume min-max)."),
+                                         "per-volume min-max; window=header: each volume's NIfTI display range)."),
     sequence: Optional[str] = typer.Option(None, "--sequence", help="Keep one sequence in every set, e.g. T1w "
                                            "(manifest sequence column, else BIDS file-name suffix *_T1w.nii.gz)."),
     seed: int = typer.Option(0, "--seed"),
@@ -297,6 +297,8 @@ from radsynth.cli.verify import register as _register_verify  # noqa: E402  (lig
 _register_verify(app, user_errors)  # `radsynth verify DIR`, `radsynth c2pa sign DIR` / `show FILE`
 from radsynth.cli.watermark import register as _register_watermark  # noqa: E402  (light: typer only)
 _register_watermark(app, user_errors)  # `radsynth watermark embed|detect`
+from radsynth.cli.service import register as _register_service  # noqa: E402  (light: typer only)
+_register_service(app, user_errors)  # `radsynth serve`, `radsynth keys create|revoke|list`
 
 def main() -> None:
     try:

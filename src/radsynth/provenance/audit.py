@@ -36,6 +36,9 @@ from radsynth.core.records import canonical_json
 
 ACTIONS: tuple[str, ...] = (
     "train", "build", "sample", "evaluate", "export", "deidentify", "ingest", "verify", "watermark",
+    # radsynth.service (``radsynth serve`` / ``radsynth keys``): actor = the API key's name
+    "job-submit", "job-recover", "download", "key-create", "key-revoke", "key-list", "audit-read",
+    "study-create",
 )
 GENESIS = "0" * 64
 DB_FILE = "audit.sqlite"
