@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -159,3 +160,27 @@ def test_model_card_sections(tmp_path):
         assert head in card, head
     assert "education" in card and "safety-critical edge cases" in card and "`NORMAL` is 80%" in card
     assert "trainedAlgorithmicMedia" in card and "`radsynth verify DIR`" in card
+
+
+def test_dataset_card_shows_the_blinded_grid_with_its_key_below(tmp_path):
+    from radsynth.evaluate.detectability import blind_grid
+
+    rng = np.random.default_rng(0)
+    png, key = blind_grid(rng.random((20, 16, 16)), rng.random((30, 16, 16)) * 0.5, seed=3)
+    assert sorted(key) == ["real"] * 8 + ["synthetic"] * 8 and key != sorted(key)  # shuffled
+    assert blind_grid(rng.random((20, 16, 16)), rng.random((30, 16, 16)), seed=3)[1] == key  # seeded
+    ds = tmp_path / "cohort"
+    ds.mkdir()
+    ev = tmp_path / "cohort-evaluation" / "metrics.json"
+    ev.parent.mkdir()
+    m = _metrics(str(ds))
+    m["sections"]["detectability"] = {"metrics": {"blind_grid_key": key}}
+    ev.write_text(json.dumps(m))
+    (ev.parent / "blind_grid.png").write_bytes(png)
+    card = dataset_card(_spec(), _metas(["F", "M"], [30, 40], [True, False]), [{"format": "nifti", "kind": "image"}],
+                        evaluation=ev, card_dir=ds)
+    img = card.index("![blinded grid of real and synthetic images](../cohort-evaluation/blind_grid.png)")
+    k = card.index("Key (R = real, S = synthetic")
+    assert img < k  # the key comes below the grid
+    want = " ".join("R" if x == "real" else "S" for x in key[:4])
+    assert f"- row 1: {want}" in card and str(tmp_path) not in card

@@ -393,3 +393,26 @@ def test_fixed_window_gives_one_grey_per_value_across_volumes(tmp_path: Path) ->
     assert np.any(np.isclose(mb, (40 + 2048) / (1200 + 2048), atol=1e-3)) and not np.any(np.isclose(mb, 1.0) & (ib < 0.9))
     for bad in ("axial:window=3..1", "axial:window=lo..hi", "axial:window=0..1:0.3-0.7"):
         assert "--slices" in _raises("--slices", parse_slices, bad)
+
+
+def test_header_window_uses_each_volumes_nifti_display_range(tmp_path: Path) -> None:
+    """``window=header``: cal_min..cal_max as written by radsynth's MR cohorts (display window), per volume."""
+    from radsynth.io.nifti import write_nifti
+
+    vol = _head(marker=True).astype(np.float32) * 1000.0  # tissue ~500, marker 1000
+    p = write_nifti(tmp_path / "w.nii.gz", vol, _ras_affine(), display_window=(0.0, 600.0), sidecar=False)
+    hdr = nib.load(p).header
+    assert float(hdr["cal_min"]) == 0.0 and float(hdr["cal_max"]) == 600.0
+    spec = parse_slices("axial:0.5:1:window=header")
+    assert spec.window == "header" and str(spec) == "axial:0.5:1:window=header"
+    assert "cal_min..cal_max" in spec.to_dict()["intensity"]
+    (_, img), = volume_slices(p, spec)
+    tissue = (img > 0.05) & (img < 0.99)
+    assert np.isclose(np.median(img[tissue]), 500.0 / 600.0, atol=0.02)  # 500 / 600, not 500 / max
+    bright = write_nifti(tmp_path / "b.nii.gz", np.where(vol > 0, 1000.0, 0.0).astype(np.float32), _ras_affine(),
+                         display_window=(0.0, 600.0), sidecar=False)
+    (_, sat), = volume_slices(bright, spec)
+    assert sat.max() == 1.0 and np.all(sat[sat > 0] == 1.0)  # 1000 > cal_max saturates
+    plain = _save(tmp_path / "plain.nii.gz", vol, _ras_affine())
+    msg = _raises("--real file", volume_slices, plain, spec)
+    assert "cal_min < cal_max" in msg and "window=header" in msg

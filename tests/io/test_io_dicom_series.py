@@ -170,3 +170,20 @@ def test_series_gre_with_contrast_passes_dciodvfy(tmp_path, volume, affine, prov
     assert ds.ContrastBolusAgent == "gadobutrol"
     out = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True, timeout=60)
     assert [line for line in (out.stdout + out.stderr).splitlines() if line.startswith("Error")] == []
+
+
+def test_thick_slice_2d_series_carries_its_display_window(tmp_path, volume, affine, provenance):
+    """A clinical-protocol image (2D multi-slice, slice gap, display window from radsynth.physics.mri):
+    SliceThickness < SpacingBetweenSlices, MRAcquisitionType 2D, VOI LUT window = the recorded window."""
+    aff = np.array(affine, dtype=float)
+    aff[:3, 2] *= 6.0 / np.linalg.norm(aff[:3, 2])  # 6 mm spacing: 5 mm slices + 1 mm gap
+    acq = {"tr_ms": 600.0, "te_ms": 10.0, "flip_deg": 90.0, "field_strength_t": 3.0, "slice_thickness_mm": 5.0,
+           "mr_acquisition_type": "2D", "display_window": [0.0, 412.5]}
+    path = _write(tmp_path, ImageRecord(volume, aff, "MR", "T1w", "a.u.", acq), provenance)[0]
+    ds = pydicom.dcmread(path)
+    assert float(ds.SliceThickness) == 5.0 and float(ds.SpacingBetweenSlices) == pytest.approx(6.0)
+    assert ds.MRAcquisitionType == "2D"
+    assert float(ds.WindowCenter) == pytest.approx(206.25) and float(ds.WindowWidth) == pytest.approx(412.5)
+    if shutil.which("dciodvfy"):
+        out = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True, timeout=60)
+        assert [line for line in (out.stdout + out.stderr).splitlines() if line.startswith("Error")] == []

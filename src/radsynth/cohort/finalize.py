@@ -121,7 +121,7 @@ def finalize(spec: CohortSpec, out: Path) -> tuple[Path, Path]:
     manifest = out / "manifest.parquet"
     write_manifest(manifest, rows)
     card = out / "dataset_card.md"
-    atomic_write_text(card, dataset_card(spec, metas, rows, evaluation=find_evaluation(out)))
+    atomic_write_text(card, dataset_card(spec, metas, rows, evaluation=find_evaluation(out), card_dir=out))
     return manifest, card
 
 
@@ -343,15 +343,38 @@ def evaluation_lines(metrics: dict[str, Any] | None, where: str = "") -> list[st
     return lines
 
 
+def blind_grid_lines(metrics: dict[str, Any] | None, evaluation: Path | None, card_dir: Path | None) -> list[str]:
+    """The evaluation's blinded grid (real and synthetic, shuffled, unlabelled) with its key below it."""
+    import os
+
+    if not metrics or evaluation is None or card_dir is None:
+        return []
+    png = Path(evaluation).parent / "blind_grid.png"
+    key = ((((metrics.get("sections") or {}).get("detectability") or {}).get("metrics") or {}).get("blind_grid_key"))
+    if not png.is_file() or not isinstance(key, list) or not key:
+        return []
+    rel = Path(os.path.relpath(png.resolve(), Path(card_dir).resolve())).as_posix()
+    per_row = 4
+    rows = [f"row {r // per_row + 1}: " + " ".join("R" if k == "real" else "S" for k in key[r:r + per_row])
+            for r in range(0, len(key), per_row)]
+    return ["", f"Blinded grid: {key.count('real')} real and {key.count('synthetic')} synthetic images of the evaluation, "
+            "shuffled and unlabelled, as the judge saw them. Try to tell them apart before reading the key.", "",
+            f"![blinded grid of real and synthetic images]({rel})", "",
+            "<details><summary>Key (R = real, S = synthetic, left to right)</summary>", "",
+            *[f"- {r}" for r in rows], "", "</details>"]
+
+
 def _fmt_counter(c: Counter) -> str:
     return ", ".join(f"{k}: {v}" for k, v in sorted(c.items(), key=lambda kv: str(kv[0]))) or "none"
 
 
 def dataset_card(spec: CohortSpec, metas: list[dict[str, Any]], rows: list[dict[str, Any]],
-                 evaluation: Path | None = None) -> str:
+                 evaluation: Path | None = None, card_dir: Path | None = None) -> str:
     """Markdown dataset card: what it is, how it was made, bias notes, provenance, evaluation, intended use, limits.
 
-    ``evaluation``: a ``metrics.json`` of ``radsynth evaluate`` (see :func:`find_evaluation`) to report.
+    ``evaluation``: a ``metrics.json`` of ``radsynth evaluate`` (see :func:`find_evaluation`) to report; its
+    blinded real/synthetic grid (``blind_grid.png`` beside it) is shown with the key below it, linked relative
+    to ``card_dir`` (the folder the card is written to).
     """
     from radsynth import __version__
 
@@ -441,6 +464,7 @@ def dataset_card(spec: CohortSpec, metas: list[dict[str, Any]], rows: list[dict[
         "",
         "## Measured evaluation",
         *evaluation_lines(eval_doc, eval_where),
+        *blind_grid_lines(eval_doc, evaluation, card_dir),
         "",
         "## Licences",
         *(generator_text("licences") or ["- Generated data: same terms as the generator's inputs allow (see its model card)."]),

@@ -102,7 +102,7 @@ def write_subject(subject: SubjectRecord, plan: SubjectPlan, subject_dir: Path) 
         for im, stem in zip(subject.images, stems):
             p = subject_dir / "anat" / f"{sid}_{stem}.nii.gz"
             write_nifti(p, im.array, im.affine, description=f"{im.modality} {im.sequence}", provenance=prov,
-                        quantise=True)
+                        quantise=True, display_window=im.acquisition.get("display_window"))
             files.append((p, dict(kind="image", format="nifti", modality=im.modality, sequence=im.sequence)))
         for m in subject.masks:
             p = subject_dir / "masks" / f"{sid}_{m.name}.nii.gz"

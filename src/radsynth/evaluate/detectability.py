@@ -11,6 +11,12 @@ Verdict: the CI's lower bound <= 0.55 reads "not detectable by this judge" (0.5 
 limit; radiologists scored about 0.54 on good synthetic chest X-rays, per the issue brief);
 AUC < 0.75 "partly detectable"; above "easily detectable". The judge is a small CNN: a low
 AUC means no gross artefact, not proof of realism.
+
+A human check beside the CNN: a blinded grid of ``BLIND_PER_SIDE`` real and as many synthetic images
+(seeded choice, shuffled, unlabelled; 4 per row), its key (row-major ``real``/``synthetic``) in the
+metrics (``blind_grid_key``) and in the caption below it. ``radsynth evaluate`` also writes it as
+``blind_grid.png`` beside ``metrics.json``, and the dataset card of the evaluated cohort shows it with
+the key below.
 """
 
 from __future__ import annotations
@@ -23,6 +29,25 @@ from radsynth.report.model import Figure, SectionResult, Table
 NAME, TITLE = "detectability", "Detectability: classifier two-sample test"
 NOT_DETECTABLE_LOWER = 0.55
 PARTLY = 0.75
+BLIND_PER_SIDE = 8
+BLIND_PER_ROW = 4
+
+
+def blind_grid(real: np.ndarray, synthetic: np.ndarray, seed: int, per_side: int = BLIND_PER_SIDE
+               ) -> tuple[bytes, list[str]]:
+    """(PNG bytes, key) of a shuffled, unlabelled grid of ``per_side`` images from each stack ``(n, h, w)`` in
+    [0, 1]; the key lists ``real``/``synthetic`` row-major. Seeded: same inputs and seed, same grid."""
+    from radsynth.report.figures import image_grid_png
+
+    rng = np.random.default_rng([int(seed), 404])
+    ir = rng.choice(len(real), size=min(per_side, len(real)), replace=False)
+    js = rng.choice(len(synthetic), size=min(per_side, len(synthetic)), replace=False)
+    tiles = [("real", real[i]) for i in ir] + [("synthetic", synthetic[j]) for j in js]
+    order = rng.permutation(len(tiles))
+    tiles = [tiles[int(k)] for k in order]
+    rows = [(f"row {r // BLIND_PER_ROW + 1}", np.stack([t[1] for t in tiles[r:r + BLIND_PER_ROW]]))
+            for r in range(0, len(tiles), BLIND_PER_ROW)]
+    return image_grid_png(rows), [t[0] for t in tiles]
 
 
 def run(ctx: EvalContext) -> SectionResult:
@@ -64,6 +89,15 @@ def run(ctx: EvalContext) -> SectionResult:
                                            xlabel="judge p(synthetic), out of fold"),
                  caption="Out-of-fold judge scores: overlapping histograms mean the judge cannot separate the sets.",
                  alt="histograms of judge scores")
+    png, key = blind_grid(real.images[ir], syn.images[js], c.seed)
+    metrics["blind_grid_key"] = key
+    rows_txt = "; ".join(f"row {r // BLIND_PER_ROW + 1}: " + " ".join("R" if k == "real" else "S"
+                                                                 for k in key[r:r + BLIND_PER_ROW])
+                         for r in range(0, len(key), BLIND_PER_ROW))
+    blind = Figure("blind_grid", png, caption=f"Blinded: {key.count('real')} real and {key.count('synthetic')} "
+                   "synthetic images, shuffled. Try to tell them apart before reading the key. Key (R = real, "
+                   f"S = synthetic, left to right): {rows_txt}.", alt="shuffled unlabelled grid of real and "
+                   "synthetic images")
     notes = [f"Verdict thresholds: CI lower bound <= {NOT_DETECTABLE_LOWER} pass, AUC < {PARTLY} warn, else fail "
              "(radsynth's reading).",
              "The bootstrap CI treats images as independent and fold models as fixed: a lower bound on the "
@@ -72,5 +106,5 @@ def run(ctx: EvalContext) -> SectionResult:
              "(grouped by patient)."]
     if np.isnan(r.scores).any():  # pragma: no cover - C2ST scores every sample once
         notes.append("some samples were not scored")
-    return SectionResult(NAME, TITLE, verdict=verdict, level=level, metrics=metrics, tables=[table], figures=[fig],
+    return SectionResult(NAME, TITLE, verdict=verdict, level=level, metrics=metrics, tables=[table], figures=[fig, blind],
                          notes=notes)

@@ -201,7 +201,7 @@ def evaluate(
     from radsynth import __version__
     from radsynth.evaluate.sets import harmonise, load_eval_set
     from radsynth.evaluate.slicing import parse_slices
-    from radsynth.io.atomic import atomic_write_text
+    from radsynth.io.atomic import atomic_write_bytes, atomic_write_text
     from radsynth.report.html import render_report
 
     cfg = config or EvaluateConfig()
@@ -296,6 +296,9 @@ def evaluate(
                                        "coverage", "memorised_fraction", "membership_auc") if metrics[k] is not None}
     page = render_report(ordered, title="radsynth evaluation report", inputs=json_safe(inputs), summary=summary,
                          notes=ctx.notes, generated_by=f"radsynth {__version__} evaluate (seed {cfg.seed})")
+    for f in results["detectability"].figures:  # the blinded grid, for the dataset card (see detectability)
+        if f.name == "blind_grid":
+            atomic_write_bytes(out_p / "blind_grid.png", f.png)
     atomic_write_text(out_p / "metrics.json", json.dumps(metrics, indent=2, sort_keys=False) + "\n")
     atomic_write_text(out_p / "report.html", page)
     timings["total"] = time.perf_counter() - t0

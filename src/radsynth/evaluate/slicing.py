@@ -23,6 +23,10 @@ Slice spec (:func:`parse_slices`), one line of text::
   fewer than :data:`EMPTY_FRACTION` of its voxels are foreground. Empty slices are skipped unless
   ``:keep-empty`` is given.
 
+* ``window=header``: the display window stored in each volume's NIfTI header (``cal_min``..``cal_max``, the
+  NIfTI-1 display range; radsynth's MR cohorts write one when ``realism.display_window_percentile`` is set,
+  as clinical exports carry a window): values clipped and mapped linearly to [0, 1] per volume. A volume
+  without a display range (cal_max <= cal_min) is an error naming the file.
 * ``window=LOW..HIGH``: a fixed intensity window in the volume's stored units after header scaling (HU for
   CT, e.g. ``window=-1024..3071``): values are clipped to it and mapped linearly to [0, 1], so one HU gets one
   grey level in every volume. Without it intensities are min-max scaled per volume (below), which maps a CT
@@ -58,7 +62,7 @@ FOREGROUND_FRACTION = 0.1
 #: empty slice: fewer than this fraction of its voxels are foreground
 EMPTY_FRACTION = 0.01
 FLAGS = ("full", "keep-empty")
-ACCEPTED = ("ORIENTATION[:START-END[:STEP[mm]]][:full][:keep-empty][:window=LOW..HIGH] with ORIENTATION axial, "
+ACCEPTED = ("ORIENTATION[:START-END[:STEP[mm]]][:full][:keep-empty][:window=LOW..HIGH|header] with ORIENTATION axial, "
             "coronal or sagittal, "
             "0 <= START <= END <= 1 (fractions of the foreground extent; one number = one position), STEP a whole "
             "number of slices or a distance such as 5mm (e.g. axial:0.3-0.7:4, coronal:0.5, sagittal:0.2-0.8:5mm)")
@@ -77,14 +81,15 @@ class SliceSpec:
     extent: str = "foreground"  # or "full"
     keep_empty: bool = False
     #: fixed intensity window (low, high) in the volume's stored units after header scaling (e.g. HU):
-    #: clipped and mapped to [0, 1] instead of the per-volume min-max; None: per-volume min-max
-    window: tuple[float, float] | None = None
+    #: clipped and mapped to [0, 1] instead of the per-volume min-max; "header": each volume's NIfTI display
+    #: range (cal_min..cal_max); None: per-volume min-max
+    window: tuple[float, float] | str | None = None
 
     def __post_init__(self) -> None:
         ok = (self.orientation in ORIENTATIONS and 0.0 <= self.start <= self.end <= 1.0 and self.step > 0
               and self.step_unit in ("slices", "mm") and self.extent in ("foreground", "full")
               and (self.step_unit == "mm" or float(self.step).is_integer())
-              and (self.window is None or (len(self.window) == 2 and all(math.isfinite(v) for v in self.window)
+              and (self.window is None or self.window == "header" or (len(self.window) == 2 and all(math.isfinite(v) for v in self.window)
                                            and self.window[0] < self.window[1])))
         if not ok:
             raise RadsynthInputError("--slices", repr(self), ACCEPTED)
@@ -94,7 +99,9 @@ class SliceSpec:
         slab = f"{self.start:.12g}" if self.start == self.end else f"{self.start:.12g}-{self.end:.12g}"
         step = f"{self.step:.12g}mm" if self.step_unit == "mm" else f"{int(self.step)}"
         flags = (":full" if self.extent == "full" else "") + (":keep-empty" if self.keep_empty else "")
-        if self.window is not None:
+        if self.window == "header":
+            flags += ":window=header"
+        elif self.window is not None:
             flags += f":window={self.window[0]:.12g}..{self.window[1]:.12g}"
         return f"{self.orientation}:{slab}:{step}{flags}"
 
@@ -103,6 +110,7 @@ class SliceSpec:
                 "slab_of": "full array extent" if self.extent == "full" else "foreground extent",
                 "step": self.step, "step_unit": self.step_unit, "skip_empty": not self.keep_empty,
                 "intensity": "per-volume min-max" if self.window is None else
+                "NIfTI header display range (cal_min..cal_max) per volume -> [0, 1]" if self.window == "header" else
                 f"window {self.window[0]:.12g}..{self.window[1]:.12g} (stored units) -> [0, 1]"}
 
     def step_slices(self, spacing_mm: float) -> int:
@@ -129,11 +137,14 @@ def parse_slices(text: Any, field: str = "--slices") -> SliceSpec:
     pos = [p for p, f in zip(parts[1:], is_flag) if not f]
     window = None
     for p in parts[1:]:
-        if p.startswith("window="):
+        if p == "window=header":
+            window = "header"
+        elif p.startswith("window="):
             num = rf"-?{_NUM}(?:e[+-]?\d+)?"
             m = re.fullmatch(rf"window=({num})\.\.({num})", p)
             if not m or not float(m.group(1)) < float(m.group(2)):
-                raise bad(f"The window {p!r} is not window=LOW..HIGH with LOW < HIGH (e.g. window=-1024..3071).")
+                raise bad(f"The window {p!r} is not window=LOW..HIGH with LOW < HIGH (e.g. window=-1024..3071) "
+                          "or window=header.")
             window = (float(m.group(1)), float(m.group(2)))
     if len(set(flags)) != len(flags):
         raise bad("A flag is given twice.")
@@ -266,11 +277,12 @@ def _square(image: np.ndarray, sr: float, sc: float) -> np.ndarray:
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
-def load_volume(path: str | os.PathLike[str], field: str = "--real", window: tuple[float, float] | None = None
-                ) -> tuple[np.ndarray, VolumeGeometry]:
+def load_volume(path: str | os.PathLike[str], field: str = "--real",
+                window: tuple[float, float] | str | None = None) -> tuple[np.ndarray, VolumeGeometry]:
     """A NIfTI volume in its closest RAS+ voxel order, scaled to [0, 1] (float32), and its geometry: min-max per
     volume, or with ``window`` (low, high in stored units after header scaling, e.g. HU) clipped and mapped
-    linearly, so the same value gets the same grey in every volume (CT: never guess the HU range).
+    linearly, so the same value gets the same grey in every volume (CT: never guess the HU range), or with
+    ``window="header"`` the file's own NIfTI display range (``cal_min``..``cal_max``).
 
     Read with :func:`radsynth.io.nifti.read_nifti` (header scaling applied; a header declaring more voxels than
     the file can hold is refused before allocating)."""
@@ -281,12 +293,19 @@ def load_volume(path: str | os.PathLike[str], field: str = "--real", window: tup
 
     p = Path(path)
     try:
-        data, affine, _ = read_nifti(p)
+        data, affine, info = read_nifti(p)
     except RadsynthInputError as exc:
         raise RadsynthInputError(f"{field} file", str(p), exc.accepted, exc.hint) from None
     geom = volume_geometry(data.shape, affine, p, field)
     data = np.asarray(data, dtype=np.float32).reshape(data.shape[:3])
     vol = np.ascontiguousarray(apply_orientation(data, _ornt(affine, p, field)), dtype=np.float32)
+    if window == "header":
+        window = info.get("display_range") or (0.0, 0.0)
+        if not (math.isfinite(window[0]) and math.isfinite(window[1]) and window[0] < window[1]):
+            raise RadsynthInputError(f"{field} file", str(p), "a NIfTI volume with a display range (cal_min < cal_max) "
+                                     "for --slices ...:window=header",
+                                     "This file has none: drop window=header (per-volume min-max) or give "
+                                     "window=LOW..HIGH.")
     if window is not None:
         lo, hi = window
         return np.clip((vol - np.float32(lo)) / np.float32(hi - lo), 0.0, 1.0).astype(np.float32), geom

@@ -394,6 +394,11 @@ def add_mr_image_module(ds: Dataset, image: ImageRecord, slice_thickness_mm: flo
     ds.EchoNumbers = "1"
     ds.SliceThickness = ds_str(slice_thickness_mm)
     ds.SpacingBetweenSlices = ds_str(step_mm)
+    win = acq.get("display_window")
+    if win is not None and len(win) == 2 and float(win[1]) > float(win[0]):
+        # VOI LUT (PS3.3 C.11.2): the image's display window, in rescaled (output) units
+        ds.WindowCenter = ds_str(round((float(win[0]) + float(win[1])) / 2.0, 4))
+        ds.WindowWidth = ds_str(round(float(win[1]) - float(win[0]), 4))
     if acq.get("flip_deg") is not None:
         ds.FlipAngle = ds_str(acq["flip_deg"])
     if acq.get("pixel_bandwidth_hz") is not None:

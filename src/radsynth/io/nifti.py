@@ -128,6 +128,7 @@ def nifti_bytes(
     dtype: Any = None,
     provenance: dict[str, Any] | None = None,
     quantise: bool = False,
+    display_window: tuple[float, float] | None = None,
 ) -> bytes:
     """Uncompressed NIfTI-1 single-file bytes (see :func:`write_nifti`)."""
     array = np.asarray(array)
@@ -161,6 +162,11 @@ def nifti_bytes(
         hdr.set_intent("label", name="labels")
         hdr["cal_min"] = 0
         hdr["cal_max"] = float(data.max()) if data.size else 0.0
+    elif display_window is not None:
+        lo, hi = (float(v) for v in display_window)
+        if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+            raise RadsynthInputError("display_window", display_window, "(lower, upper) with finite lower < upper")
+        hdr["cal_min"], hdr["cal_max"] = lo, hi
     descrip = _ascii(f"{DESCRIP_PREFIX} {description}".strip())[:_DESCRIP_MAX]
     hdr["descrip"] = descrip.encode("ascii")
     marking = synthetic_marking(provenance)
@@ -212,6 +218,7 @@ def write_nifti(
     provenance: dict[str, Any] | None = None,
     quantise: bool = False,
     sidecar: bool = True,
+    display_window: tuple[float, float] | None = None,
 ) -> Path:
     """Write ``array`` (RAS voxel order of ``affine``) as NIfTI-1, atomically.
 
@@ -222,18 +229,23 @@ def write_nifti(
     ``quantise=True`` stores a float image as int16 with a header slope
     (:func:`scaled_int16`): about 3x smaller once gzipped for noisy MR images.
     ``sidecar=True`` also writes the JSON sidecar :func:`sidecar_path` (see the module
-    docstring). Returns the final image path.
+    docstring). ``display_window`` (lower, upper in the image's units) goes into the header's
+    ``cal_min``/``cal_max`` (NIfTI-1 display range) and the sidecar's ``DisplayWindow``.
+    Returns the final image path.
     """
     path = Path(path)
     name = path.name.lower()
     if not (name.endswith(".nii.gz") or name.endswith(".nii")):
         raise RadsynthInputError("path", str(path), "a file name ending in .nii.gz or .nii")
     raw = nifti_bytes(
-        array, affine, description=description, intent=intent, dtype=dtype, provenance=provenance, quantise=quantise
+        array, affine, description=description, intent=intent, dtype=dtype, provenance=provenance, quantise=quantise,
+        display_window=display_window,
     )
     data = gzip.compress(raw, compresslevel=NIFTI_GZIP_LEVEL, mtime=0) if name.endswith(".gz") else raw
     if sidecar:
         doc = sidecar_dict(provenance, description, intent)
+        if display_window is not None:
+            doc["DisplayWindow"] = [float(display_window[0]), float(display_window[1])]
         atomic_write_bytes(sidecar_path(path), (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode("utf-8"))
     return atomic_write_bytes(path, data)
 
@@ -315,6 +327,7 @@ def read_nifti(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray, di
             ),
             "dtype": str(hdr.get_data_dtype()),
             "zooms_mm": tuple(float(z) for z in hdr.get_zooms()[:3]),
+            "display_range": (float(hdr["cal_min"]), float(hdr["cal_max"])),
             "qform_code": int(hdr["qform_code"]),
             "sform_code": int(hdr["sform_code"]),
             "synthetic": bool(marking) or descrip.startswith(DESCRIP_PREFIX),

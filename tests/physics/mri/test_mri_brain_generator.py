@@ -126,3 +126,93 @@ def test_missing_labelmap_folder_is_rejected_at_spec_validation(tmp_path):
         parse_spec(spec)
     assert ei.value.field == "generator.params.labelmap_dir"
     assert "nope" in str(ei.value) and ".nii" in str(ei.value)
+
+
+REALISM = {"protocol": {"in_plane_mm": [2.0], "fov_mm": [220.0, 240.0]}, "boundary_blur_mm": [0.3, 0.8],
+           "kspace_filter": ["hamming", "hann", "fermi"], "display_window_percentile": [95.0, 99.8]}
+
+
+@pytest.fixture(scope="module")
+def clinical_subject():
+    cfg = BrainMRIConfig(sequences=["T1w", "T2w", "FLAIR"], work_resolution_mm=2, realism=REALISM)
+    return BrainMRIGenerator(cfg).generate(_plan(seed=11, tumour=True))
+
+
+def test_clinical_realism_keeps_masks_aligned_and_contrast(clinical_subject):
+    """Protocol geometry, soft boundaries, k-space filter and display window: masks stay on the images' grid
+    and the tissue contrast orderings of the module docstring still hold on the hard-label masks."""
+    s = clinical_subject
+    p = s.provenance.sampled["protocol"]
+    spacing = np.sqrt((s.affine[:3, :3] ** 2).sum(axis=0))
+    np.testing.assert_allclose(spacing, [2.0, 2.0, p["slice_thickness_mm"] + p["slice_gap_mm"]], rtol=1e-6)
+    assert s.images[0].array.shape[:2] == (round(p["fov_mm"] / 2.0) // 1,) * 2
+    for m in s.masks:
+        for im in s.images:
+            assert m.array.shape == im.array.shape and np.allclose(im.affine, s.affine)
+    lab = s.mask("labels").array
+    t1, t2 = s.image("T1w").array, s.image("T2w").array
+    m = {t: _tissue_mask(lab, t) for t in ("wm", "gm", "csf")}
+    assert t1[m["wm"]].mean() > t1[m["gm"]].mean() > t1[m["csf"]].mean()
+    assert t2[m["csf"]].mean() > t2[m["gm"]].mean() > t2[m["wm"]].mean()
+    enh = lab == L.TUMOUR_ENHANCING
+    assert enh.sum() > 0 and s.image("T1c").array[enh].mean() > s.image("T1c").array[m["wm"]].mean()
+    for im in s.images:
+        lo, hi = im.acquisition["display_window"]
+        assert lo == 0.0 and 0 < hi < float(im.array.max())
+        assert im.acquisition["slice_thickness_mm"] == pytest.approx(p["slice_thickness_mm"])
+    seq = s.provenance.sampled["sequences"]["T1w"]
+    assert seq["acquisition"]["kspace_filter"]["axes"] == [0, 1] and "display_window" in seq
+    assert 0.3 <= s.provenance.sampled["boundary_blur_mm"] <= 0.8
+
+
+def test_clinical_realism_replays_bit_exactly(clinical_subject):
+    cfg = BrainMRIConfig(sequences=["T1w", "T2w", "FLAIR"], work_resolution_mm=2, realism=REALISM)
+    again = BrainMRIGenerator(cfg).generate(_plan(seed=11, tumour=True))
+    assert again.provenance.sampled == clinical_subject.provenance.sampled
+    for a, b in zip(clinical_subject.images, again.images):
+        np.testing.assert_array_equal(a.array, b.array)
+
+
+@pytest.mark.parametrize("realism, field", [
+    ({"protocol": {"slice_thickness_mm": [6.0, 4.0]}}, "slice_thickness_mm"),
+    ({"boundary_blur_mm": [0.0, 9.0]}, "boundary_blur_mm"),
+    ({"kspace_filter": ["box"]}, "kspace_filter"),
+    ({"display_window_percentile": [99.0, 90.0]}, "display_window_percentile"),
+    ({"protocol": {"fov_mm": [50.0, 60.0]}}, "fov_mm"),
+    ({"display_median_grey": [0.5, 0.99]}, "display_median_grey"),
+    ({"t1_variants": ["SWI"]}, "t1_variants"),
+])
+def test_bad_realism_values_are_rejected_at_spec_validation(realism, field):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=field):
+        BrainMRIConfig(realism=realism)
+
+
+def test_t1_variants_change_the_signal_equation_not_the_sequence_name():
+    """T1w as MPRAGE darkens CSF against WM compared with the spin echo (3 T presets: CSF/WM about 0.18 vs
+    0.42 from the tissue table; Deichmann et al., NeuroImage 2000 for MPRAGE contrast)."""
+    ratios = {}
+    for variant in ("T1w", "MPRAGE"):
+        cfg = BrainMRIConfig(sequences=["T1w"], work_resolution_mm=2, voxel_size_mm=(2.0, 2.0, 2.0),
+                             realism={"t1_variants": [variant]})
+        s = BrainMRIGenerator(cfg).generate(_plan(seed=5))
+        assert s.provenance.sampled["t1_variant"] == variant
+        im = s.image("T1w")
+        assert im.sequence == "T1w"
+        assert im.acquisition.get("protocol_variant") == (None if variant == "T1w" else variant)
+        lab = s.mask("labels").array
+        ventricles = np.isin(lab, [4, 43])  # lateral ventricles: pure CSF away from partial volume
+        ratios[variant] = im.array[ventricles].mean() / im.array[_tissue_mask(lab, "wm")].mean()
+    assert ratios["MPRAGE"] < 0.75 * ratios["T1w"], ratios
+
+
+def test_histogram_auto_window_puts_the_head_median_at_the_drawn_grey():
+    cfg = BrainMRIConfig(sequences=["T2w", "FLAIR"], work_resolution_mm=2, voxel_size_mm=(2.0, 2.0, 2.0),
+                         realism={"display_median_grey": [0.3, 0.45]})
+    s = BrainMRIGenerator(cfg).generate(_plan(seed=8))
+    head = s.mask("labels").array > 0
+    for im in s.images:
+        g = s.provenance.sampled["sequences"][im.sequence]["display_window"]["median_grey"]
+        assert 0.3 <= g <= 0.45
+        assert np.median(im.array[head]) / im.acquisition["display_window"][1] == pytest.approx(g, rel=1e-4)

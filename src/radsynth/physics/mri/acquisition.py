@@ -7,9 +7,11 @@ Order of operations (each step a deterministic twin whose parameters are returne
 3. k-space artefacts, all diagonal in k-space and applied with one FFT pair along the
    affected axes: truncation / Gibbs ringing (:mod:`.gibbs_ringing`), periodic motion
    ghosting (:mod:`.motion_ghosting`), Cartesian undersampling with zero filling
-   (:mod:`.undersampling`);
+   (:mod:`.undersampling`), the reconstruction's apodisation filter (:mod:`.kspace_filter`,
+   over the acquired, possibly truncated, matrix);
 4. complex Gaussian noise with sigma = (mean noise-free reference-tissue magnitude on the
-   acquisition grid) / SNR, then magnitude (:mod:`.rician_noise`).
+   acquisition grid) / SNR, then magnitude (:mod:`.rician_noise`); with an apodisation filter
+   the noise is filtered by it too (correlated noise, as scanners' images have).
 
 Random draws: the generator gives one child seed per component (bias, gibbs, ghosting,
 undersampling, noise) up front, so switching one component on or off does not change the
@@ -30,7 +32,8 @@ from radsynth.core.checks import check_dataclass_keys, in_range, non_negative, r
 from radsynth.core.errors import RadsynthInputError
 from radsynth.physics.mri._kspace import apply_kspace_weights
 from radsynth.physics.mri.bias_field import BiasField, RandomBiasField
-from radsynth.physics.mri.gibbs_ringing import GibbsRinging, RandomGibbsRinging
+from radsynth.physics.mri.gibbs_ringing import GibbsRinging, RandomGibbsRinging, kept_lines
+from radsynth.physics.mri.kspace_filter import KSpaceFilter, RandomKSpaceFilter
 from radsynth.physics.mri.motion_ghosting import MotionGhosting, RandomMotionGhosting
 from radsynth.physics.mri.partial_volume import resample_to_voxel_size
 from radsynth.physics.mri.rician_noise import SNR_LIMITS, RandomRicianNoise, RicianNoise, rician_sigma_for_snr
@@ -64,6 +67,13 @@ class Acquisition:
         undersampling_acceleration: acceleration R, a value or (low, high); None: fully sampled.
         undersampling_centre_fraction: fully sampled central fraction of lines.
         phase_encode_axis: array axis of phase encoding (ghosting, undersampling).
+        slice_gap_mm: gap between slices along ``slice_axis`` (2D multi-slice protocols): each slice
+            averages its thickness (``voxel_size_mm`` on that axis) only; the grid spacing is
+            thickness + gap (:mod:`.clinical_protocol`).
+        slice_axis: array axis of the slice stack (the gap's axis).
+        kspace_filter: reconstruction apodisation windows to draw from (``hamming``, ``hann``,
+            ``fermi``), with a strength from ``kspace_filter_strength_range``, over the in-plane
+            ``kspace_filter_axes``; None: no filter.
     """
 
     voxel_size_mm: float | tuple[float, ...] = 1.0
@@ -79,6 +89,11 @@ class Acquisition:
     undersampling_acceleration: float | tuple[float, float] | None = None
     undersampling_centre_fraction: float = 0.08
     phase_encode_axis: int = 1
+    slice_gap_mm: float = 0.0
+    slice_axis: int = 2
+    kspace_filter: tuple[str, ...] | None = None
+    kspace_filter_strength_range: tuple[float, float] = (0.5, 1.0)
+    kspace_filter_axes: tuple[int, ...] = (0, 1)
 
     def __post_init__(self) -> None:
         vs = np.atleast_1d(np.asarray(self.voxel_size_mm, dtype=np.float64))
@@ -102,6 +117,19 @@ class Acquisition:
         in_range("undersampling_centre_fraction", self.undersampling_centre_fraction, 0.0, 1.0)
         if int(self.phase_encode_axis) != self.phase_encode_axis or not 0 <= self.phase_encode_axis <= 2:
             raise RadsynthInputError("phase_encode_axis", self.phase_encode_axis, "0, 1 or 2")
+        object.__setattr__(self, "slice_gap_mm", in_range("slice_gap_mm", self.slice_gap_mm, 0.0, 20.0))
+        if int(self.slice_axis) != self.slice_axis or not 0 <= self.slice_axis <= 2:
+            raise RadsynthInputError("slice_axis", self.slice_axis, "0, 1 or 2")
+        if self.kspace_filter is not None:
+            kf = (self.kspace_filter,) if isinstance(self.kspace_filter, str) else tuple(self.kspace_filter)
+            object.__setattr__(self, "kspace_filter", kf)
+            object.__setattr__(self, "kspace_filter_axes", tuple(self.kspace_filter_axes))
+            self._random_filter()  # validates windows, strength range and axes
+            KSpaceFilter(axes=self.kspace_filter_axes)
+
+    def _random_filter(self) -> RandomKSpaceFilter:
+        return RandomKSpaceFilter(windows=self.kspace_filter or (), strength_range=self.kspace_filter_strength_range,
+                                  axes=self.kspace_filter_axes)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -133,7 +161,21 @@ def sample_components(params: Acquisition, ndim: int, rng: np.random.Generator) 
                             params.phase_encode_axis).sample(child["undersampling"])
         if params.undersampling_acceleration is not None else None
     )
+    # drawn after the others from the parent stream, so adding a filter leaves their values unchanged
+    out["kspace_filter"] = (
+        params._random_filter().sample(np.random.default_rng(int(rng.integers(0, 2**63))))
+        if params.kspace_filter else None
+    )
     return out
+
+
+def gap_per_axis(params: Acquisition, ndim: int) -> list[float] | None:
+    """Per-axis gaps (mm) for :func:`resample_to_voxel_size` (None without a slice gap)."""
+    if params.slice_gap_mm <= 0 or params.slice_axis >= ndim:
+        return None
+    g = [0.0] * ndim
+    g[params.slice_axis] = params.slice_gap_mm
+    return g
 
 
 def _from_sampled(sampled: Mapping[str, Any]) -> dict[str, Any]:
@@ -146,6 +188,7 @@ def _from_sampled(sampled: Mapping[str, Any]) -> dict[str, Any]:
         "gibbs": get("gibbs", GibbsRinging),
         "ghosting": get("ghosting", MotionGhosting),
         "undersampling": get("undersampling", CartesianUndersampling),
+        "kspace_filter": get("kspace_filter", KSpaceFilter),
         "noise": get("noise", RicianNoise),
     }
 
@@ -188,12 +231,13 @@ def acquire(
     if sampled is None and rng is None:
         raise RadsynthInputError("rng", None, "a numpy Generator, or the `sampled` dict of an earlier call to replay")
 
-    image, new_affine = resample_to_voxel_size(signal, affine, params.voxel_size_mm)
+    gaps = gap_per_axis(params, signal.ndim)
+    image, new_affine = resample_to_voxel_size(signal, affine, params.voxel_size_mm, gaps)
     ref = None
     if reference_mask is not None:
         ref = np.asarray(reference_mask, dtype=bool)
         if not np.allclose(new_affine, affine):
-            frac, _ = resample_to_voxel_size(ref.astype(np.float32), affine, params.voxel_size_mm)
+            frac, _ = resample_to_voxel_size(ref.astype(np.float32), affine, params.voxel_size_mm, gaps)
             ref = frac >= 0.5
 
     if sampled is not None:
@@ -211,6 +255,16 @@ def acquire(
         if comp[name] is not None:
             for ax, w in comp[name].kspace_weights(image.shape).items():
                 weights[ax] = weights[ax] * w if ax in weights else w
+    noise_filter = None
+    if comp["kspace_filter"] is not None:
+        # the window spans the acquired matrix: the Gibbs-kept lines when k-space is truncated
+        half = {}
+        if comp["gibbs"] is not None:
+            fr = comp["gibbs"]._per_axis(image.ndim)
+            half = {ax: kept_lines(image.shape[ax], fr[ax]) / 2.0 for ax in range(image.ndim) if fr[ax] < 1.0}
+        noise_filter = comp["kspace_filter"].kspace_weights(image.shape, half)
+        for ax, w in noise_filter.items():
+            weights[ax] = weights[ax] * w if ax in weights else w
     if weights:
         image = apply_kspace_weights(image, weights)
 
@@ -221,6 +275,8 @@ def acquire(
         "ghosting": None if comp["ghosting"] is None else comp["ghosting"].to_dict(),
         "undersampling": None if comp["undersampling"] is None else comp["undersampling"].to_dict(),
     }
+    if comp["kspace_filter"] is not None:  # key absent without a filter: earlier records replay unchanged
+        out_sampled["kspace_filter"] = comp["kspace_filter"].to_dict()
 
     if sampled is not None:
         noise = comp["noise"]
@@ -238,7 +294,7 @@ def acquire(
     out_sampled["noise"] = None if noise is None else noise.to_dict()
 
     if noise is not None:
-        result = noise.apply(image)
+        result = noise.apply(image, noise_filter=noise_filter)
     else:
         result = np.abs(image).astype(np.float32, copy=False) if np.iscomplexobj(image) else image.astype(np.float32, copy=True)
     return result, new_affine, out_sampled

@@ -65,6 +65,67 @@ class ArtefactParams(_Strict):
     undersampling_acceleration: float | None = Field(None, ge=1, le=8)
 
 
+class ProtocolParams(_Strict):
+    """Clinical 2D multi-slice protocol ranges (:mod:`radsynth.physics.mri.clinical_protocol`), drawn per subject."""
+
+    slice_thickness_mm: tuple[float, float] = Field((4.0, 6.0), description="slice thickness range (mm)")
+    slice_gap_fraction: tuple[float, float] = Field((0.0, 0.3), description="gap as a fraction of the thickness")
+    in_plane_mm: list[float] = Field(default_factory=lambda: [1.0], min_length=1,
+                                     description="in-plane pixel sizes to draw from (mm)")
+    fov_mm: tuple[float, float] = Field((220.0, 250.0), description="square in-plane field of view range (mm)")
+    fov_offset_mm: float = Field(10.0, ge=0, le=100, description="max off-centre positioning per in-plane axis (mm)")
+
+    @model_validator(mode="after")
+    def _check(self) -> "ProtocolParams":
+        self.sampler()  # one RadsynthInputError (a ValueError) naming the field for a bad range
+        return self
+
+    def sampler(self) -> Any:
+        from radsynth.physics.mri.clinical_protocol import RandomClinicalProtocol
+
+        return RandomClinicalProtocol(slice_thickness_mm=self.slice_thickness_mm, slice_gap_fraction=self.slice_gap_fraction,
+                                      in_plane_mm=tuple(self.in_plane_mm), fov_mm=self.fov_mm,
+                                      fov_offset_mm=self.fov_offset_mm)
+
+
+class RealismParams(_Strict):
+    """Clinical-realism components (issue #14), each drawn per subject or image and recorded; all off by default."""
+
+    protocol: ProtocolParams | None = Field(None, description="clinical slice geometry; overrides voxel_size_mm")
+    boundary_blur_mm: tuple[float, float] = Field(
+        (0.0, 0.0), description="Gaussian sigma range (mm) of soft sub-voxel tissue boundaries; (0, 0): hard labels")
+    kspace_filter: list[Literal["hamming", "hann", "fermi"]] | None = Field(
+        None, description="reconstruction apodisation windows to draw from (in-plane); None: no filter")
+    kspace_filter_strength: tuple[float, float] = Field((0.5, 1.0), description="filter strength range (0..1)")
+    t1_variants: list[Literal["T1w", "T1-IR", "MPRAGE", "GRE-T1"]] | None = Field(
+        None, description="signal equations to draw from per subject for T1w and T1c (spin echo, T1-FLAIR, MPRAGE, "
+                          "spoiled GRE); None: the T1w spin echo")
+    display_window_percentile: tuple[float, float] | None = Field(
+        None, description="upper display-window percentile range of the intracranial voxels (NIfTI cal_max); "
+                          "None: no window")
+
+    display_median_grey: tuple[float, float] | None = Field(
+        None, description="histogram auto-window instead: the head's median voxel at this grey level (range drawn "
+                          "per image, 0.05..0.95); None: the percentile window (or none)")
+
+    @model_validator(mode="after")
+    def _ranges(self) -> "RealismParams":
+        if self.display_median_grey is not None:
+            lo, hi = self.display_median_grey
+            if not 0.05 <= lo <= hi <= 0.95:
+                raise ValueError("display_median_grey must be [low, high] with 0.05 <= low <= high <= 0.95")
+        for name in ("boundary_blur_mm", "kspace_filter_strength", "display_window_percentile"):
+            v = getattr(self, name)
+            if v is not None and not v[0] <= v[1]:
+                raise ValueError(f"{name} must be [low, high] with low <= high")
+        if not (0 <= self.boundary_blur_mm[0] and self.boundary_blur_mm[1] <= 3):
+            raise ValueError("boundary_blur_mm must be within 0..3 mm")
+        if self.display_window_percentile is not None and not (50 <= self.display_window_percentile[0]
+                                                               and self.display_window_percentile[1] <= 100):
+            raise ValueError("display_window_percentile must be within 50..100")
+        return self
+
+
 class BrainMRIConfig(_Strict):
     """Parameters of the ``mri-brain`` generator (all JSON-serialisable)."""
 
@@ -82,6 +143,7 @@ class BrainMRIConfig(_Strict):
     tumour: TumourParams = Field(default_factory=TumourParams)
     stroke: StrokeParams = Field(default_factory=StrokeParams)
     artefacts: ArtefactParams = Field(default_factory=ArtefactParams)
+    realism: RealismParams = Field(default_factory=RealismParams)
 
     @field_validator("voxel_size_mm")
     @classmethod
@@ -185,7 +247,36 @@ class BrainMRIGenerator:
             + (" Gibbs ringing (k-space truncation)," if a.gibbs else "")
             + f" motion ghosting in {a.motion_ghosting_probability:.0%} of subjects"
             + (f", Cartesian undersampling R={a.undersampling_acceleration:g}" if a.undersampling_acceleration else "") + ".",
+            *self._realism_lines(),
         ])
+
+    def _realism_lines(self) -> list[str]:
+        r = self.config.realism
+        out = []
+        if r.protocol is not None:
+            p = r.protocol
+            out.append(f"- Clinical protocol per subject: axial 2D multi-slice, slice thickness {p.slice_thickness_mm[0]:g}-"
+                       f"{p.slice_thickness_mm[1]:g} mm with a gap of {p.slice_gap_fraction[0]:.0%}-{p.slice_gap_fraction[1]:.0%}"
+                       f" of it, in-plane {'/'.join(f'{v:g}' for v in p.in_plane_mm)} mm, square FOV {p.fov_mm[0]:g}-"
+                       f"{p.fov_mm[1]:g} mm positioned up to {p.fov_offset_mm:g} mm off-centre, random slice phase"
+                       " (replaces the voxel size above; masks on the same grid).")
+        if r.boundary_blur_mm[1] > 0:
+            out.append(f"- Soft tissue boundaries: noise-free signal blurred with sigma {r.boundary_blur_mm[0]:g}-"
+                       f"{r.boundary_blur_mm[1]:g} mm (soft tissue probabilities instead of hard labels).")
+        if r.kspace_filter:
+            out.append(f"- Reconstruction filter: {'/'.join(r.kspace_filter)} k-space apodisation in-plane, strength "
+                       f"{r.kspace_filter_strength[0]:g}-{r.kspace_filter_strength[1]:g} (noise filtered too).")
+        if r.t1_variants:
+            out.append(f"- T1 protocol per subject: T1w (and T1c) made with one of {', '.join(r.t1_variants)}"
+                       " (recorded as `protocol_variant`), as sites' routine T1 sequences differ.")
+        if r.display_median_grey is not None:
+            out.append(f"- Display window: histogram auto-window, the head's median voxel at grey {r.display_median_grey[0]:g}-"
+                       f"{r.display_median_grey[1]:g} of the window (per image), in the NIfTI header (cal_min/cal_max).")
+        elif r.display_window_percentile is not None:
+            out.append(f"- Display window: 0 to the {r.display_window_percentile[0]:g}-{r.display_window_percentile[1]:g}th"
+                       " percentile of the intracranial voxels (brain, CSF, lesions), per image, in the NIfTI header"
+                       " (cal_min/cal_max): scalp fat and marrow saturate as on clinical exports.")
+        return out
 
     # ------------------------------------------------------------------ anatomy
     def _anatomy(self, plan: SubjectPlan, sampled: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -270,6 +361,18 @@ class BrainMRIGenerator:
         # before lesions: tumours and their mass effect change structures by design
         flags = check_plausibility(labels, affine, L.LABEL_NAMES, "brain")
         labels, findings = self._pathology(plan, labels, affine, sampled)
+        real = cfg.realism
+        geometry: dict[str, Any] = {"voxel_size_mm": tuple(cfg.voxel_size_mm)}
+        if real.protocol is not None:
+            protocol = real.protocol.sampler().sample(child_rng(plan.seed, "protocol"))
+            sampled["protocol"] = protocol.to_dict()
+            labels, affine = protocol.field_of_view(labels, affine)
+            geometry = protocol.acquisition_geometry(affine)
+        realism_rng = child_rng(plan.seed, "realism")
+        lo_b, hi_b = real.boundary_blur_mm
+        blur = float(lo_b + (hi_b - lo_b) * realism_rng.random()) if hi_b > 0 else 0.0
+        if hi_b > 0:
+            sampled["boundary_blur_mm"] = blur
 
         jitter = RandomTissueJitter(rel_std=cfg.tissue_jitter).sample(child_rng(plan.seed, "tissue"))
         sampled["tissue_jitter"] = jitter.to_dict()
@@ -287,8 +390,12 @@ class BrainMRIGenerator:
         snr = float(lo + (hi - lo) * acq_rng.random())
         ghost = bool(acq_rng.random() < cfg.artefacts.motion_ghosting_probability)
         sampled["acquisition"] = {"snr": snr, "motion_ghosting": ghost}
+        in_plane = tuple(ax for ax in range(3) if ax != geometry.get("slice_axis", 2))
         acquisition = Acquisition(
-            voxel_size_mm=tuple(cfg.voxel_size_mm),
+            **geometry,
+            kspace_filter=None if real.kspace_filter is None else tuple(real.kspace_filter),
+            kspace_filter_strength_range=tuple(real.kspace_filter_strength),
+            kspace_filter_axes=in_plane,
             snr=snr,
             bias_field_strength=cfg.artefacts.bias_field_strength,
             gibbs=cfg.artefacts.gibbs,
@@ -299,17 +406,39 @@ class BrainMRIGenerator:
         sequences = list(cfg.sequences)
         if cfg.add_t1c_for_tumour and plan.labels.get("tumour") and "T1c" not in sequences:
             sequences.append("T1c")
+        from radsynth.physics.mri.acquisition import gap_per_axis
+
+        out_labels, _ = resample_labels_to_voxel_size(labels, affine, acquisition.voxel_size_mm,
+                                                      gap_mm=gap_per_axis(acquisition, labels.ndim))
+        t1_variant = None
+        if real.t1_variants:
+            t1_variant = real.t1_variants[int(child_rng(plan.seed, "t1_variant").integers(len(real.t1_variants)))]
+            sampled["t1_variant"] = t1_variant
         images = []
         sampled["sequences"] = {}
         for seq in sequences:
             image, seq_sampled = simulate(
                 labels, affine, seq, cfg.field_strength_t, table, acquisition, child_rng(plan.seed, f"sequence:{seq}"),
-                pd_modulation=pd_modulation,
+                pd_modulation=pd_modulation, boundary_blur_mm=blur,
+                variant=t1_variant if seq in ("T1w", "T1c") and t1_variant not in (None, "T1w") else None,
             )
+            if real.protocol is not None:
+                image.acquisition["mr_acquisition_type"] = "2D"  # multi-slice (DICOM MRAcquisitionType)
+            if real.display_window_percentile is not None or real.display_median_grey is not None:
+                from radsynth.physics.mri.display_window import RandomDisplayWindow
+
+                median = real.display_median_grey
+                win = RandomDisplayWindow(tuple(real.display_window_percentile or (98.0, 99.9)),
+                                          None if median is None else tuple(median)).sample(
+                    child_rng(plan.seed, f"display_window:{seq}"))
+                seq_sampled["display_window"] = win.to_dict()
+                # percentile: over the intracranial voxels; median grey: over the whole head (labels > 0)
+                ref = out_labels > 0 if median is not None else self._intracranial(out_labels)
+                lo_w, hi_w = win.window(image.array, mask=ref)
+                image.acquisition["display_window"] = [lo_w, hi_w]
             sampled["sequences"][seq] = seq_sampled
             images.append(image)
         out_affine = images[0].affine
-        out_labels, _ = resample_labels_to_voxel_size(labels, affine, cfg.voxel_size_mm)
         masks = self._masks(plan, out_labels, out_affine, findings)
         provenance = Provenance(
             generator=self.name,
@@ -331,6 +460,13 @@ class BrainMRIGenerator:
             findings=findings,
             plausibility={"reference": "brain", "flags": flags},
         )
+
+    @staticmethod
+    def _intracranial(labels: np.ndarray) -> np.ndarray:
+        """Brain, CSF and lesion voxels: the region a brain examination is windowed on."""
+        keep = [k for k, t in L.LABEL_TO_TISSUE.items()
+                if t in ("gm", "wm", "deep_gm", "csf", "oedema", "tumour_enhancing", "tumour_necrosis", "infarct")]
+        return np.isin(labels, keep)
 
     @staticmethod
     def _masks(plan: SubjectPlan, labels: np.ndarray, affine: np.ndarray, findings: list[dict[str, Any]]) -> list[MaskRecord]:

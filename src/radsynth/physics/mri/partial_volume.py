@@ -53,10 +53,22 @@ def _grid_factor(f: float) -> float:
 @lru_cache(maxsize=64)
 def _axis_matrix(n_in: int, factor: float) -> sparse.csr_matrix:
     """Sparse (n_out, n_in) overlap-fraction matrix for one axis (rows sum to 1)."""
-    n_out = max(1, int(np.floor(n_in / factor + 1e-9)))
+    return slab_matrix(n_in, factor, factor)
+
+
+@lru_cache(maxsize=64)
+def slab_matrix(n_in: int, step: float, width: float) -> sparse.csr_matrix:
+    """Sparse (n_out, n_in) overlap-fraction matrix: output voxel j averages input interval
+    [j step, j step + width) (input voxel units; rows sum to 1). ``width == step``: contiguous boxes
+    (area averaging); ``width < step``: thick slices with a gap of ``step - width`` between them, as a
+    2D multi-slice protocol acquires (slice thickness ``width``, spacing ``step``). Only complete
+    slabs are kept."""
+    if not (width > 0 and step > 0):
+        raise RadsynthInputError("slab", (step, width), "step > 0 and width > 0 (input voxels)")
+    n_out = max(1, int(np.floor((n_in - width) / step + 1e-9)) + 1) if n_in >= width else 1
     rows, cols, vals = [], [], []
     for j in range(n_out):
-        a, b = j * factor, min((j + 1) * factor, float(n_in))
+        a, b = j * step, min(j * step + width, float(n_in))
         i0, i1 = int(np.floor(a)), int(np.ceil(b))
         i = np.arange(i0, min(i1, n_in))
         w = np.minimum(i + 1, b) - np.maximum(i, a)
@@ -77,35 +89,57 @@ def _apply_axis(x: np.ndarray, axis: int, m: sparse.csr_matrix) -> np.ndarray:
     return np.moveaxis(out, 0, axis)
 
 
-def _resampled_affine(affine: np.ndarray, factors: np.ndarray) -> np.ndarray:
+def _resampled_affine(affine: np.ndarray, factors: np.ndarray, widths: np.ndarray | None = None) -> np.ndarray:
+    """Affine of the output grid: voxel j of an axis is centred at input index j step + (width - 1) / 2."""
     a = np.asarray(affine, dtype=np.float64)
     new = a.copy()
     n = factors.size
+    widths = factors if widths is None else widths
     new[:3, :n] = a[:3, :n] * factors
-    new[:3, 3] = a[:3, 3] + a[:3, :n] @ ((factors - 1.0) / 2.0)
+    new[:3, 3] = a[:3, 3] + a[:3, :n] @ ((widths - 1.0) / 2.0)
     return new
 
 
+def _gap_matrices(affine: np.ndarray, shape: Sequence[int], voxel_size_mm: float | Sequence[float],
+                  gap_mm: Sequence[float] | None) -> tuple[list[sparse.csr_matrix | None], np.ndarray, np.ndarray]:
+    """Per-axis overlap matrices (None: untouched), steps and widths (input voxels) of a resampling to
+    ``voxel_size_mm`` with ``gap_mm`` (per axis, default 0) between output voxels."""
+    ndim = len(shape)
+    widths = np.array([_grid_factor(f) for f in _factors(affine, ndim, voxel_size_mm)])
+    gaps = np.zeros(ndim) if gap_mm is None else np.asarray(gap_mm, dtype=np.float64)
+    if gaps.shape != (ndim,) or not np.all(np.isfinite(gaps)) or np.any(gaps < 0):
+        raise RadsynthInputError("gap_mm", gap_mm, f"{ndim} gaps >= 0 mm (one per axis)")
+    steps = np.array([_grid_factor(w + g / v) if g > 0 else w
+                      for w, g, v in zip(widths, gaps, voxel_sizes_mm(affine, ndim))])
+    mats = [None if (w == 1.0 and st == 1.0) else (_axis_matrix(n, float(w)) if st == w else slab_matrix(n, float(st), float(w)))
+            for n, w, st in zip(shape, widths, steps)]
+    return mats, steps, widths
+
+
 def resample_to_voxel_size(
-    image: np.ndarray, affine: np.ndarray, voxel_size_mm: float | Sequence[float]
+    image: np.ndarray, affine: np.ndarray, voxel_size_mm: float | Sequence[float], gap_mm: Sequence[float] | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Area-average ``image`` (2D/3D, real or complex) to ``voxel_size_mm``; returns (image, affine).
 
+    ``gap_mm`` (one per axis, default none): a gap between output voxels along an axis, e.g. the slice gap of
+    a 2D multi-slice protocol: each output voxel averages its own thickness only, and the affine's spacing
+    along that axis is thickness + gap (:func:`slab_matrix`).
     Axes already at the target size are untouched (a 1 mm volume at 1 mm is returned as is).
     """
     image = np.asarray(image)
-    factors = np.array([_grid_factor(f) for f in _factors(affine, image.ndim, voxel_size_mm)])
+    mats, steps, widths = _gap_matrices(affine, image.shape, voxel_size_mm, gap_mm)
     out = image if np.iscomplexobj(image) else image.astype(np.float32, copy=False)
-    for ax, f in enumerate(factors):
-        if f != 1.0:
-            out = _apply_axis(out, ax, _axis_matrix(image.shape[ax], f))
+    for ax, m in enumerate(mats):
+        if m is not None:
+            out = _apply_axis(out, ax, m)
     if not np.iscomplexobj(out):
         out = out.astype(np.float32, copy=False)
-    return out, _resampled_affine(affine, factors)
+    return out, _resampled_affine(affine, steps, widths)
 
 
 def resample_labels_to_voxel_size(
-    labels: np.ndarray, affine: np.ndarray, voxel_size_mm: float | Sequence[float], method: str = "majority"
+    labels: np.ndarray, affine: np.ndarray, voxel_size_mm: float | Sequence[float], method: str = "majority",
+    gap_mm: Sequence[float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Labels on the grid of :func:`resample_to_voxel_size` (same shape and affine).
 
@@ -115,20 +149,26 @@ def resample_labels_to_voxel_size(
     labels = np.asarray(labels)
     if not np.issubdtype(labels.dtype, np.integer):
         raise RadsynthInputError("labels", f"array of dtype {labels.dtype}", "an integer label map")
-    factors = np.array([_grid_factor(f) for f in _factors(affine, labels.ndim, voxel_size_mm)])
-    new_affine = _resampled_affine(affine, factors)
-    if np.all(factors == 1.0):
+    mats, steps, widths = _gap_matrices(affine, labels.shape, voxel_size_mm, gap_mm)
+    new_affine = _resampled_affine(affine, steps, widths)
+    if all(m is None for m in mats):
         return labels.copy(), new_affine
     if method == "nearest":
         idx = []
-        for n, f in zip(labels.shape, factors):
-            n_out = _axis_matrix(n, float(f)).shape[0]
-            c = np.rint((np.arange(n_out) + 0.5) * f - 0.5).astype(np.intp)
+        for n, m, st, w in zip(labels.shape, mats, steps, widths):
+            n_out = n if m is None else m.shape[0]
+            c = np.rint(np.arange(n_out) * st + (w - 1.0) / 2.0).astype(np.intp)
             idx.append(np.clip(c, 0, n - 1))
         return labels[np.ix_(*idx)], new_affine
     if method != "majority":
         raise RadsynthInputError("method", method, "'majority' or 'nearest'")
-    mats = [_axis_matrix(n, float(f)) if f != 1.0 else None for n, f in zip(labels.shape, factors)]
+    return majority_labels(labels, mats), new_affine
+
+
+def majority_labels(labels: np.ndarray, mats: Sequence[sparse.csr_matrix | None]) -> np.ndarray:
+    """Area-weighted majority vote of ``labels`` through per-axis overlap matrices (None: axis untouched),
+    the same matrices that resample the image, so the labels land on the image's grid voxel for voxel.
+    Ties go to the smallest label."""
     out_shape = tuple(m.shape[0] if m is not None else n for m, n in zip(mats, labels.shape))
     best_frac = np.full(out_shape, -1.0, dtype=np.float32)
     best_label = np.zeros(out_shape, dtype=labels.dtype)
@@ -137,22 +177,24 @@ def resample_labels_to_voxel_size(
     lo = int(labels.min())
     shifted = labels.astype(np.int32) - lo + 1 if lo < 1 else labels
     boxes = ndimage.find_objects(shifted)
+    support = [None if m is None else _row_support(m) for m in mats]
     for k, box in enumerate(boxes):
         if box is None:
             continue
         lab = k + 1 + (lo - 1 if lo < 1 else 0)
         in_sl, out_sl, sub = [], [], []
-        for ax, (sl, m, f) in enumerate(zip(box, mats, factors)):
+        for ax, (sl, m, sup) in enumerate(zip(box, mats, support)):
             if m is None:
                 in_sl.append(sl)
                 out_sl.append(sl)
                 sub.append(None)
                 continue
-            j0 = int(np.floor(sl.start / f + 1e-9))
-            j1 = min(m.shape[0], int(np.floor((sl.stop - 1) / f + 1e-9)) + 1)
-            if j1 <= j0:  # label only in the dropped incomplete last voxel
+            first, last = sup  # first and last input column of each output row
+            j0 = int(np.searchsorted(last, sl.start, side="left"))  # first row reaching the box
+            j1 = int(np.searchsorted(first, sl.stop, side="left"))  # rows starting before the box ends
+            if j1 <= j0:  # label only in dropped voxels (incomplete last voxel, or a slice gap)
                 break
-            i0, i1 = int(np.floor(j0 * f + 1e-9)), min(labels.shape[ax], int(np.ceil(j1 * f - 1e-9)))
+            i0, i1 = int(first[j0]), min(labels.shape[ax], int(last[j1 - 1]) + 1)
             in_sl.append(slice(i0, i1))
             out_sl.append(slice(j0, j1))
             sub.append(m[j0:j1, i0:i1])
@@ -165,4 +207,11 @@ def resample_labels_to_voxel_size(
             better = frac > best_frac[region]
             best_frac[region] = np.where(better, frac, best_frac[region])
             best_label[region] = np.where(better, np.asarray(lab, dtype=labels.dtype), best_label[region])
-    return best_label, new_affine
+    return best_label
+
+
+def _row_support(m: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """(first, last) input column of every row of an overlap matrix (both non-decreasing)."""
+    first = np.array([m.indices[m.indptr[r]:m.indptr[r + 1]].min() for r in range(m.shape[0])], dtype=np.int64)
+    last = np.array([m.indices[m.indptr[r]:m.indptr[r + 1]].max() for r in range(m.shape[0])], dtype=np.int64)
+    return first, last

@@ -42,14 +42,28 @@ class RicianNoise:
         if int(self.seed) != self.seed or not 0 <= self.seed < 2**64:
             raise RadsynthInputError("noise_seed", self.seed, "an integer in [0, 2**64)")
 
-    def apply(self, image: np.ndarray) -> np.ndarray:
-        """Magnitude of (image + complex noise), float32; ``image`` may be real or complex."""
+    def apply(self, image: np.ndarray, noise_filter: Mapping[int, np.ndarray] | None = None) -> np.ndarray:
+        """Magnitude of (image + complex noise), float32; ``image`` may be real or complex.
+
+        ``noise_filter`` ({axis: k-space weights in FFT order}, e.g. a reconstruction filter's): the
+        white noise is filtered by it (correlated noise, as after a scanner's k-space apodisation) and
+        rescaled by the analytic factor 1 / sqrt(prod_axis mean |w_axis|^2), so its std stays ``sigma``
+        in expectation (Parseval) and the SNR keeps its meaning.
+        """
         image = np.asarray(image)
         rng = np.random.default_rng(int(self.seed))
         sigma = np.float32(self.sigma)
         re = rng.standard_normal(image.shape, dtype=np.float32)
-        re *= sigma
         im = rng.standard_normal(image.shape, dtype=np.float32)
+        if noise_filter:
+            from radsynth.physics.mri._kspace import apply_kspace_weights
+
+            gain = float(np.prod([np.mean(np.abs(np.asarray(w)) ** 2) for w in noise_filter.values()]))
+            z = apply_kspace_weights(re + 1j * im, noise_filter)
+            z *= np.float32(1.0 / np.sqrt(gain)) if gain > 0 else np.float32(0.0)
+            re = np.ascontiguousarray(z.real, dtype=np.float32)
+            im = np.ascontiguousarray(z.imag, dtype=np.float32)
+        re *= sigma
         im *= sigma
         if np.iscomplexobj(image):
             re += image.real.astype(np.float32, copy=False)

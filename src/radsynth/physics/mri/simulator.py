@@ -60,9 +60,12 @@ def _prepare(
     agent: ContrastAgent | None,
     concentrations: Mapping[str, float] | None,
     reference_tissue: str,
+    variant: str | None = None,
 ) -> tuple[str, SignalModel, TissueTable, ContrastAgent | None, np.ndarray, np.ndarray]:
     name = canonical_sequence_name(sequence_name)
     model, needs_contrast = get_sequence(name, field_strength_t)
+    if variant is not None:  # another preset's signal equation for this sequence (e.g. T1w as MPRAGE)
+        model, _ = get_sequence(variant, field_strength_t)
     if table is None:
         table = default_table(field_strength_t)
     elif abs(table.field_strength_t - float(field_strength_t)) > 1e-6:
@@ -89,8 +92,11 @@ def _reference_value(sig_lut: np.ndarray, ref_lut: np.ndarray) -> float:
 
 
 def _acquisition_dict(name: str, model: SignalModel, b0: float, acq: Acquisition, agent: ContrastAgent | None,
-                      record_affine: np.ndarray, ndim: int, reference_tissue: str) -> dict[str, Any]:
+                      record_affine: np.ndarray, ndim: int, reference_tissue: str, variant: str | None = None
+                      ) -> dict[str, Any]:
     d = dict(model.acquisition_params())
+    if variant is not None:
+        d["protocol_variant"] = variant
     spacing = [float(v) for v in np.sqrt((record_affine[:3, :ndim] ** 2).sum(axis=0))]
     d.update({
         "field_strength_t": float(b0),
@@ -102,8 +108,23 @@ def _acquisition_dict(name: str, model: SignalModel, b0: float, acq: Acquisition
         "acquisition_config": acq.to_dict(),
     })
     if ndim == 3:
-        d["slice_thickness_mm"] = spacing[2]
+        vs = acq.voxel_size_mm
+        gap = acq.slice_gap_mm > 0 and len(vs) == 3
+        d["slice_thickness_mm"] = float(vs[acq.slice_axis]) if gap else spacing[2]
+        if gap:
+            d["spacing_between_slices_mm"] = spacing[acq.slice_axis]
     return d
+
+
+def soft_boundaries(signal: np.ndarray, affine: np.ndarray, sigma_mm: float) -> np.ndarray:
+    """Gaussian blur of a noise-free signal with ``sigma_mm`` (mm, converted per axis with the affine's
+    voxel sizes; scipy.ndimage, mode ``nearest``): soft tissue boundaries (see :func:`simulate`)."""
+    from scipy import ndimage
+
+    if not (np.isfinite(sigma_mm) and 0 <= sigma_mm <= 5):
+        raise RadsynthInputError("boundary_blur_mm", sigma_mm, "a Gaussian sigma in 0..5 mm")
+    vox = np.sqrt((np.asarray(affine, dtype=np.float64)[:3, : signal.ndim] ** 2).sum(axis=0))
+    return ndimage.gaussian_filter(signal, sigma=[sigma_mm / v for v in vox], mode="nearest").astype(np.float32)
 
 
 def simulate(
@@ -119,6 +140,8 @@ def simulate(
     contrast_agent: ContrastAgent | None = None,
     concentrations: Mapping[str, float] | None = None,
     pd_modulation: np.ndarray | None = None,
+    boundary_blur_mm: float = 0.0,
+    variant: str | None = None,
 ) -> tuple[ImageRecord, dict[str, Any]]:
     """Simulate one MR image of a label map (2D or 3D int16, RAS+ grid of ``affine``).
 
@@ -130,6 +153,14 @@ def simulate(
     ``pd_modulation`` (same shape as ``labels``) multiplies proton density voxel-wise,
     e.g. a :class:`~radsynth.physics.mri.tissue_texture.TissueTexture` field; every
     signal equation here is proportional to PD, so it multiplies the signal.
+    ``boundary_blur_mm`` (Gaussian sigma, mm; 0: none): sub-voxel soft tissue boundaries. The
+    signal of a voxel holding tissue fractions p_t is sum_t p_t S_t (linear mixing), so blurring
+    the piecewise-constant signal equals using soft tissue probabilities (Gaussian-smoothed one-hot
+    label maps) instead of hard labels, as real anatomy has no voxel-sharp boundaries; the label
+    map itself is untouched (masks stay the hard labels).
+    ``variant`` (a preset name, e.g. ``MPRAGE`` or ``T1-IR`` for ``T1w``/``T1c``): the image keeps the
+    sequence name but is made with that preset's signal equation, as sites acquire "the T1" with different
+    protocols (spin echo, T1-FLAIR, MPRAGE); contrast agent still follows ``sequence_name``.
     Returns (ImageRecord, sampled); pass ``sampled`` back instead of ``rng`` to replay.
     """
     labels = np.asarray(labels)
@@ -138,13 +169,15 @@ def simulate(
     check_labels(labels)
     acquisition = acquisition or Acquisition()
     name, model, _, agent, sig_lut, ref_lut = _prepare(
-        sequence_name, field_strength_t, tissue_table, contrast_agent, concentrations, reference_tissue
+        sequence_name, field_strength_t, tissue_table, contrast_agent, concentrations, reference_tissue, variant
     )
     signal = np.take(sig_lut, labels)
     if pd_modulation is not None:
         if pd_modulation.shape != labels.shape:
             raise RadsynthInputError("pd_modulation", f"shape {pd_modulation.shape}", f"the label map's shape {labels.shape}")
         signal *= pd_modulation.astype(np.float32, copy=False)
+    if boundary_blur_mm:
+        signal = soft_boundaries(signal, affine, boundary_blur_mm)
     ref_mask = np.take(ref_lut, labels)
     image, new_affine, acq_sampled = acquire(
         signal, affine, acquisition, rng=rng, reference_mask=ref_mask,
@@ -152,7 +185,8 @@ def simulate(
     )
     record = ImageRecord(
         array=image, affine=new_affine, modality="MR", sequence=name, units="a.u.",
-        acquisition=_acquisition_dict(name, model, field_strength_t, acquisition, agent, new_affine, image.ndim, reference_tissue),
+        acquisition=_acquisition_dict(name, model, field_strength_t, acquisition, agent, new_affine, image.ndim,
+                                      reference_tissue, variant),
     )
     return record, {"sequence": name, "field_strength_t": float(field_strength_t), "acquisition": acq_sampled}
 
