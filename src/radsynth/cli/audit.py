@@ -6,32 +6,19 @@ Neither command creates a database: a missing log is a one-line error, exit 2.
 
 from __future__ import annotations
 
-import functools
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import typer
 
-from radsynth.core.errors import RadsynthError
+from radsynth.cli.user_errors import user_errors
 
 audit_app = typer.Typer(help="Show and verify the hash-chained audit log of radsynth actions.", no_args_is_help=True)
 
-EXIT_USAGE = 2
 EXIT_TAMPERED = 1
 _DB_HELP = "Audit DB: SQLite path or SQLAlchemy URL (default $RADSYNTH_AUDIT_DB, else <config dir>/audit.sqlite)."
 
 
-def _user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """As radsynth.cli.main.user_errors (kept local to avoid a circular import)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except RadsynthError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(EXIT_USAGE) from None
-
-    return wrapper
+_user_errors = user_errors  # the CLI's convention (radsynth.cli.user_errors)
 
 
 def _count(v: Any) -> str:

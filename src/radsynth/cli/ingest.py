@@ -5,31 +5,16 @@ Light imports only at module level; the ingest machinery is imported when the co
 
 from __future__ import annotations
 
-import functools
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import typer
 
-from radsynth.core.errors import RadsynthError
-
-EXIT_USAGE = 2
+from radsynth.cli.user_errors import user_errors
 
 
-def _user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """As radsynth.cli.main.user_errors (kept local: main imports this module)."""
 
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except RadsynthError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(EXIT_USAGE) from None
-
-    return wrapper
+_user_errors = user_errors  # the CLI's convention (radsynth.cli.user_errors)
 
 
 @_user_errors

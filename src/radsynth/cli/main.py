@@ -6,14 +6,13 @@ Sub-apps per noun (``cohort``, ...). Heavy imports live inside commands so
 
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import typer
 
-from radsynth.core.errors import RadsynthError, RadsynthInputError
+from radsynth.core.errors import RadsynthInputError
 
 app = typer.Typer(
     name="radsynth",
@@ -35,21 +34,7 @@ app.command("phi-scan")(_privacy.phi_scan)
 from radsynth.cli.ingest import ingest_cmd  # noqa: E402  (light: typer only; heavy imports in the command)
 app.command("ingest")(ingest_cmd)
 
-EXIT_USAGE = 2
-
-
-def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Map radsynth errors to one stderr line and exit code 2."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except (RadsynthInputError, RadsynthError) as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(EXIT_USAGE) from None
-
-    return wrapper
+from radsynth.cli.user_errors import user_errors  # noqa: E402  (one convention for every command)
 
 
 @app.command()

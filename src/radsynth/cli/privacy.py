@@ -9,31 +9,16 @@ exit 0 clean, 1 findings, 2 bad input.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import typer
 
-from radsynth.core.errors import RadsynthError
+from radsynth.cli.user_errors import user_errors
 
-EXIT_USAGE = 2
 EXIT_FINDINGS = 1
 
 
-def _user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """As radsynth.cli.main.user_errors (kept local to avoid a circular import)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except RadsynthError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(EXIT_USAGE) from None
-
-    return wrapper
+_user_errors = user_errors  # the CLI's convention (radsynth.cli.user_errors)
 
 
 @_user_errors

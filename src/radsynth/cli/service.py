@@ -6,36 +6,24 @@ Bad input is one line on stderr, exit code 2.
 
 from __future__ import annotations
 
-import functools
 import os
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 import typer
 
-from radsynth.core.errors import RadsynthError, RadsynthInputError
+from radsynth.core.errors import RadsynthInputError
+from radsynth.cli.user_errors import user_errors
 
 keys_app = typer.Typer(help="Create, revoke and list API keys of the radsynth service.", no_args_is_help=True)
 
-EXIT_USAGE = 2
 ENV_DATA_ROOT = "RADSYNTH_DATA_ROOT"
 DEFAULT_DATA_ROOT = "radsynth-data"
 _ROOT_HELP = f"Service data root (job outputs, service.sqlite); default ${ENV_DATA_ROOT}, else ./{DEFAULT_DATA_ROOT}."
 _DB_HELP = "Service database: SQLite path or SQLAlchemy URL (default $RADSYNTH_SERVICE_DB, else DATA_ROOT/service.sqlite)."
 
 
-def _user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """As radsynth.cli.main.user_errors (kept local to avoid a circular import)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except RadsynthError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(EXIT_USAGE) from None
-
-    return wrapper
+_user_errors = user_errors  # the CLI's convention (radsynth.cli.user_errors)
 
 
 def _data_root(data_root: Optional[Path]) -> Path:

@@ -240,20 +240,9 @@ def load_cohort_spec(spec: Any, *, allow_plugins: bool = False, max_subjects: in
     (``module:Class``) are refused unless ``allow_plugins``: a remote user must not make the
     service import arbitrary modules.
     """
-    import yaml
-
     from radsynth.cohort.spec import parse_spec
 
-    data = spec
-    if isinstance(spec, str):
-        try:
-            data = yaml.safe_load(spec)
-        except RecursionError:
-            raise RadsynthInputError("spec", "<text>", "YAML nested less than ~300 levels deep") from None
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark else ""
-            raise RadsynthInputError("spec", "<text>", f"valid YAML or JSON (parse error{where})") from None
+    data = _load_mapping(spec)
     if isinstance(data, dict) and not allow_plugins:
         gen = data.get("generator")
         name = gen.get("name") if isinstance(gen, dict) else None
