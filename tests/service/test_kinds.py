@@ -98,3 +98,29 @@ def test_sample_and_evaluate_jobs_run_the_library(tmp_path):
 def test_unknown_kind_is_422(service):
     r = service.client.post("/api/jobs", headers=service.h("operator"), json={"kind": "train", "spec": tiny_spec()})
     assert r.status_code == 422 and r.json()["field"] == "kind"
+
+
+def test_cohort_build_jobs_go_to_ray_when_the_service_has_an_address(tmp_path, monkeypatch):
+    """`radsynth serve --ray-address ADDR`: the worker runs the library's build with backend "ray" on ADDR (the
+    build itself is the library's, tested with Ray in tests/cohort); without an address, the local backend."""
+    import json
+
+    import radsynth.cohort.runner as runner
+    from radsynth.service import kinds
+    from radsynth.service.jobs import JobRunner
+
+    calls = []
+
+    class Res:
+        n_subjects, n_built, n_skipped = 2, 2, 0
+
+    monkeypatch.setattr(runner, "build_cohort", lambda spec, out, **kw: calls.append(kw) or Res())
+    spec = json.dumps(tiny_spec())
+    kinds.run("cohort-build", spec, tmp_path / "a", tmp_path, workers=2, ray_address="ray://head:10001")
+    kinds.run("cohort-build", spec, tmp_path / "b", tmp_path)
+    assert calls[0]["backend"] == "ray" and calls[0]["ray_address"] == "ray://head:10001" and calls[0]["workers"] == 2
+    assert calls[1]["backend"] == "local" and calls[1]["ray_address"] is None
+    # the runner hands the address to every worker process it starts
+    cmd = JobRunner(None, tmp_path, "sqlite://", ray_address="auto").worker_command("j1", 2)
+    assert cmd[cmd.index("--ray-address") + 1] == "auto" and cmd[cmd.index("--attempt") + 1] == "2"
+    assert "--ray-address" not in JobRunner(None, tmp_path, "sqlite://").worker_command("j1", 1)

@@ -61,6 +61,9 @@ def serve(
     gallery: Optional[list[Path]] = typer.Option(None, "--gallery", help="Extra read-only folder of datasets the "
                                                  "gallery shows besides the data root (repeatable; default ./demo-out "
                                                  "when it exists, the output of `make demo`)."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Run cohort-build jobs on this Ray "
+                                               "cluster (e.g. ray://head:10001, or auto), as `radsynth cohort build "
+                                               "--backend ray` does; default: local worker processes."),
 ) -> None:
     """Run the radsynth service: job API, dataset gallery and reader studies (GET /health public; everything else
     needs an API key: /api/... by header, pages at / after signing in with the key; API docs at /docs)."""
@@ -95,7 +98,7 @@ def serve(
     root = _data_root(data_root)
     app = create_app(root, db_url, audit_url=audit_db, max_workers=max_workers,
                      max_active_jobs_per_key=max_jobs_per_key, max_request_bytes=max_request_kb * 1024,
-                     gallery_dirs=gallery_dirs)
+                     gallery_dirs=gallery_dirs, ray_address=ray_address)
     with app.state.sessions() as s:
         from sqlalchemy import func, select
 

@@ -129,12 +129,15 @@ def create_app(
     start_runner: bool = True,
     poll_s: float = 0.25,
     gallery_dirs: list[str | Path] | tuple[str | Path, ...] = (),
+    ray_address: str | None = None,
 ) -> FastAPI:
     """The service app over ``data_root`` (job outputs in ``data_root/jobs/<id>``, worker logs in ``logs/``).
 
     ``db_url``: service database (default ``$RADSYNTH_SERVICE_DB``, else ``data_root/service.sqlite``).
     ``audit_url``: audit log (default: the library's, ``$RADSYNTH_AUDIT_DB`` or the config folder).
     ``gallery_dirs``: read-only folders the gallery shows besides the data root (e.g. ``demo-out``).
+    ``ray_address``: cohort-build jobs run on this Ray cluster (``ray://host:10001`` or ``auto``); the service
+    itself stays stateless over its database.
     Jobs left ``running`` by an earlier instance are recovered here (re-queued to resume, or failed
     with the reason). ``start_runner=False``: jobs stay queued (no worker processes; for API tests).
     """
@@ -165,7 +168,7 @@ def create_app(
     if recovered:
         log.warning("recovered %d job(s) left running: %s", len(recovered), recovered)
     runner = JobRunner(sessions, root, url, max_workers=max_workers, poll_s=poll_s, build_workers=build_workers,
-                       audit_url=audit_url)
+                       audit_url=audit_url, ray_address=ray_address)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -173,13 +173,15 @@ class JobRunner:
     """Background thread: launches queued jobs as worker processes, tracks progress, reaps the dead."""
 
     def __init__(self, sessions: sessionmaker, data_root: Path, db_url: str, *, max_workers: int = 2,
-                 poll_s: float = 0.25, build_workers: int = 1, audit_url: str | None = None) -> None:
+                 poll_s: float = 0.25, build_workers: int = 1, audit_url: str | None = None,
+                 ray_address: str | None = None) -> None:
         self.sessions = sessions
         self.data_root = data_root
         self.db_url = db_url
         self.max_workers = max_workers
         self.poll_s = poll_s
         self.build_workers = build_workers
+        self.ray_address = ray_address  # cohort builds on this Ray cluster (None: local worker processes)
         self.audit_url = audit_url
         self.procs: dict[str, tuple[subprocess.Popen, int]] = {}  # job id -> (process, attempt)
         self._stop = threading.Event()
@@ -187,6 +189,12 @@ class JobRunner:
         self.host = socket.gethostname()
 
     # -- thread control
+
+    def worker_command(self, job_id: str, attempt: int) -> list[str]:
+        """The worker process of one job attempt (``python -m radsynth.service.worker ...``)."""
+        cmd = [sys.executable, "-m", WORKER_MODULE, job_id, "--attempt", str(attempt),
+               "--data-root", str(self.data_root), "--db-url", self.db_url, "--workers", str(self.build_workers)]
+        return cmd + (["--ray-address", self.ray_address] if self.ray_address else [])
     def start(self) -> None:
         if self._thread is not None:
             return
@@ -254,8 +262,7 @@ class JobRunner:
         if self.audit_url is not None:
             env["RADSYNTH_AUDIT_DB"] = self.audit_url
         env.setdefault("OMP_NUM_THREADS", "1")
-        cmd = [sys.executable, "-m", WORKER_MODULE, job.id, "--attempt", str(attempt),
-               "--data-root", str(self.data_root), "--db-url", self.db_url, "--workers", str(self.build_workers)]
+        cmd = self.worker_command(job.id, attempt)
         with open(logs / f"{job.id}.log", "ab") as fh:
             proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
         self.procs[job.id] = (proc, attempt)

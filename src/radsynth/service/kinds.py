@@ -201,14 +201,18 @@ def count_done(kind: str, out: Path) -> int:
     return sum(1 for _ in d.glob("*.json")) if d.is_dir() else 0
 
 
-def run(kind: str, spec_text: str, out: Path, data_root: Path, *, workers: int = 1) -> tuple[int, str]:
-    """Run one job with the library (in the worker process); returns (work done, one summary line)."""
+def run(kind: str, spec_text: str, out: Path, data_root: Path, *, workers: int = 1,
+        ray_address: str | None = None) -> tuple[int, str]:
+    """Run one job with the library (in the worker process); returns (work done, one summary line).
+    ``ray_address``: cohort builds run on that Ray cluster (the library's ``backend="ray"``, as
+    ``radsynth cohort build --backend ray --ray-address`` does); other kinds run in the worker process."""
     doc = json.loads(spec_text)
     if kind == "cohort-build":
         from radsynth.cohort.runner import build_cohort
         from radsynth.cohort.spec import parse_spec
 
-        res = build_cohort(parse_spec(doc), out, backend="local", workers=workers, resume=True, progress=False)
+        res = build_cohort(parse_spec(doc), out, backend="ray" if ray_address else "local", workers=workers,
+                           resume=True, progress=False, ray_address=ray_address)
         return res.n_subjects, f"built {res.n_built}, kept {res.n_skipped} of {res.n_subjects} subjects"
     if kind == "sample":
         from radsynth.generators.cli import sample_command

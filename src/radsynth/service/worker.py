@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data-root", required=True)
     ap.add_argument("--db-url", required=True)
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--ray-address", default=None)
     ap.add_argument("--nice", type=int, default=10)
     args = ap.parse_args(argv)
 
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         from radsynth.service.kinds import run
 
         done, summary = run(kind, spec_text, Path(args.data_root) / output_dir, Path(args.data_root),
-                            workers=args.workers)
+                            workers=args.workers, ray_address=args.ray_address)
     except RadsynthError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         finish("failed", error=str(exc))
