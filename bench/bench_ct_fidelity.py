@@ -47,7 +47,7 @@ def main() -> int:
     import nibabel as nib
 
     from radsynth.anatomy.chest_ct import hu_regions, load_chest_anatomy, read_structures
-    from radsynth.generators.data import shared_data_dir
+    from radsynth.generators.common.data import shared_data_dir
     from radsynth.physics.ct.ct_scan import CTScan, simulate_ct
     from radsynth.physics.ct.reference import reference_energy_kev
     from radsynth.physics.xray.spectrum import TubeSpectrum

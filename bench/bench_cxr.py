@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _shared_data() -> Path | None:
-    from radsynth.generators.data import shared_data_dir
+    from radsynth.generators.common.data import shared_data_dir
 
     d = shared_data_dir()
     return d if (d / "cxr-pneumonia" / "train").is_dir() and (d / "cxr-pneumonia" / "test").is_dir() else None
@@ -43,7 +43,7 @@ def _pathogen(name: str) -> str:
 
 
 def write_test_manifest(test_dir: Path, dest: Path) -> Path:
-    from radsynth.generators.data import patient_id, scan_class_folder
+    from radsynth.generators.common.data import patient_id, scan_class_folder
 
     cf = scan_class_folder(test_dir, require_classes=2)
     dest.parent.mkdir(parents=True, exist_ok=True)

@@ -49,7 +49,7 @@ def main() -> int:
 
     from bench_generator_archs import _data
     from radsynth.generators.model_dir import load_model
-    from radsynth.generators.samplers import sample_images
+    from radsynth.generators.diffusion.samplers import sample_images
     from radsynth.metrics.class_fidelity import ClassFidelity
     from radsynth.metrics.classifier import load_shipped
     from radsynth.metrics.encoder import load_encoder

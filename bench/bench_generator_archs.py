@@ -42,7 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _data(size: int):  # noqa: ANN202
-    from radsynth.generators.data import load_images, patient_split, scan_class_folder
+    from radsynth.generators.common.data import load_images, patient_split, scan_class_folder
 
     root = Path(os.environ.get("RADSYNTH_SHARED_DATA", REPO.parent / "shared" / "data")) / "cxr-pneumonia" / "train"
     if not root.is_dir():
@@ -91,7 +91,7 @@ def main() -> int:
     import torch
 
     from radsynth.generators.archs import arch_module
-    from radsynth.generators.training import TrainConfig
+    from radsynth.generators.common.train_config import TrainConfig
     from radsynth.metrics.class_fidelity import ClassFidelity
     from radsynth.metrics.classifier import load_shipped
 

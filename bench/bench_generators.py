@@ -31,7 +31,7 @@ import numpy as np
 def _model(cfg):  # noqa: ANN001, ANN202
     import torch
 
-    from radsynth.generators.ddpm import build_unet
+    from radsynth.generators.diffusion.ddpm import build_unet
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
@@ -41,8 +41,9 @@ def _model(cfg):  # noqa: ANN001, ANN202
 def bench_sampling(n: int, ddpm_steps: int, repeat: int) -> list[tuple[str, str, str, str]]:
     import torch
 
-    from radsynth.generators.ddpm import DDPMConfig, count_parameters
-    from radsynth.generators.samplers import DEFAULT_STEPS, _scheduler, guided_eps, sample_images
+    from radsynth.generators.common.config_base import count_parameters
+    from radsynth.generators.diffusion.ddpm import DDPMConfig
+    from radsynth.generators.diffusion.samplers import DEFAULT_STEPS, _scheduler, guided_eps, sample_images
 
     cfg = DDPMConfig.create(classes=("normal", "pneumonia"))
     net = _model(cfg)
@@ -98,8 +99,9 @@ def bench_sampling(n: int, ddpm_steps: int, repeat: int) -> list[tuple[str, str,
 
 
 def bench_training(batch: int, warmup: int, steps: int) -> list[tuple[str, str, str, str]]:
-    from radsynth.generators.ddpm import DDPMConfig
-    from radsynth.generators.training import TrainConfig, train
+    from radsynth.generators.diffusion.ddpm import DDPMConfig
+    from radsynth.generators.common.train_config import TrainConfig
+    from radsynth.generators.diffusion.training import train
 
     cfg = DDPMConfig.create(classes=("normal", "pneumonia"))
     rng = np.random.default_rng(0)

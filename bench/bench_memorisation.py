@@ -3,7 +3,7 @@
 Setup (Kermany et al. 2018 chest X-rays, ``../shared/data/cxr-pneumonia``):
 
 * training set: the ``train`` split minus a patient-disjoint part
-  (:func:`radsynth.generators.data.patient_split`, ``--standin-fraction``);
+  (:func:`radsynth.generators.common.data.patient_split`, ``--standin-fraction``);
 * synthetic set: ``--n-synthetic`` images = ``--n-planted`` training images,
   each shifted by 1-2 working pixels (at native resolution), with Gaussian noise
   (sigma 0.02) and JPEG re-encoding (quality 75), mixed into real images of the
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(a.threads)
-    from radsynth.generators.data import patient_split, read_image, scan_class_folder
+    from radsynth.generators.common.data import patient_split, read_image, scan_class_folder
     from radsynth.metrics.class_fidelity import wilson_interval
     from radsynth.privacy import MembershipInference, MemorisationAudit
 

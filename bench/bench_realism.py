@@ -41,11 +41,21 @@ Rows (each an evaluate run; its report.html and metrics.json stay in ``--work-di
   scaled by evaluate's own :func:`radsynth.evaluate.slicing.volume_slices`).
 
 Per row: images and subjects (groups) per side as evaluate loaded them; C2ST AUC with its 95 % CI and the
-images per side the judge saw; FID on 16x16 pixel block means (``--encoder pixel``; "FID pix"); FID on
-``cxr-encoder-64`` features for chest X-ray ("FID enc"; no encoder exists for MRI or CT yet, so those cells are
-"n/a"); each at matched n next to the real-vs-real FID at the same n (evaluate's ``fid_matched_n``: the real
-half A is the reference set, half B the held-out real set, the simulated set subsampled to |B|) and their
-ratio (evaluate's ``fid_ratio_to_heldout``; 1 = as close as new real images). The real halves A and B are
+images per side the judge saw; FID on 16x16 pixel block means (``--encoder pixel``; "FID pix"); FID on a
+learned encoder's features ("FID enc": ``cxr-encoder-64`` for chest X-ray, ``brain-mri-encoder-64`` for brain
+MRI; no CT encoder exists yet, so those cells are "n/a"); each at matched n next to the real-vs-real FID at the
+same n (evaluate's ``fid_matched_n``: the real half A is the reference set, half B the held-out real set, the
+simulated set subsampled to |B|) and their ratio (evaluate's ``fid_ratio_to_heldout``; 1 = as close as new real
+images).
+
+Brain MRI encoder FID uses only the real slices the encoder never saw: the ``heldout`` part of the fixed split
+shipped with it (``src/radsynth/data/models/brain-mri-encoder-64/split.csv``, matched by content sha256;
+byte-identical copies follow their first file; held-out images with a near-duplicate in the encoder's training
+part were dropped from it, near-duplicate groups are one subject). Per sequence, the matched axial held-out
+slices are split into their own halves A / B (``split_halves``, salt 4), so the "FID enc" cells and their
+reference row compare fewer images (about 40 % of the matched set) than the pixel cells; the reference row
+of each sequence carries both (pixel: all-matched halves; encoder: held-out halves). The encoder was trained on
+``brain-mri-real`` only (its model card: sanity checks, limits), never on simulated images. The real halves A and B are
 split deterministically by ``--seed`` (by patient, class-stratified): brain MRI, the whole deduplicated set in
 two (``--mri-real-n`` caps a half; about the simulated slice count at the default sizes); chest X-ray, halves
 sized to the simulated set (``--cxr-real-n``), so the C2ST, the real-vs-real C2ST and both FIDs compare
@@ -106,6 +116,7 @@ FORMATS = {"mri": ["nifti"], "cxr": ["png"], "ct": ["nifti"]}
 FULL = {"mri_subjects": None, "cxr_subjects": 40, "ct_subjects": 6, "mri_real_n": None}
 QUICK = {"mri_subjects": 4, "cxr_subjects": 8, "ct_subjects": 4, "mri_real_n": 40}
 ENCODER_CXR = "cxr-encoder-64"
+ENCODER_MRI = "brain-mri-encoder-64"
 #: visual annotation of every brain-mri-real image (weighting, plane), checked by sha256 (see its header note)
 ANNOTATIONS = REPO / "bench" / "data" / "brain_mri_real_annotations.csv"
 #: real weightings that match each simulated sequence (T1-weighted sequences, with and without contrast,
@@ -166,6 +177,33 @@ def read_annotations(root: Path) -> dict[str, dict[str, str]]:
                          "differs: the annotation describes another image (use --mri-real mixed)")
             rows[str(f)] = r
     return rows
+
+
+def encoder_heldout(root: Path) -> tuple[dict[str, str] | None, str]:
+    """{content sha256: group id} of the ``brain-mri-real`` images in the held-out part of
+    :data:`ENCODER_MRI`'s fixed split (its ``split.csv``), and a note; None (encoder cells "n/a") when the
+    encoder is not shipped. Exits when a listed file is missing or its sha256 differs (the split would
+    describe other images)."""
+    from importlib import resources
+
+    from radsynth.metrics.encoder import shipped_encoders
+
+    split = Path(str(resources.files("radsynth").joinpath("data", "models", ENCODER_MRI, "split.csv")))
+    if ENCODER_MRI not in shipped_encoders() or not split.is_file():
+        return None, f"n/a ({ENCODER_MRI} not shipped)"
+    part: dict[str, str] = {}
+    group: dict[str, str] = {}
+    with open(split, newline="") as fh:
+        for r in csv.DictReader(fh):
+            f = root / r["file"]
+            if not f.is_file() or sha256(f) != r["sha256"]:
+                sys.exit(f"bench_realism: {split}: {r['file']} is missing from {root} or its sha256 differs: the "
+                         "encoder's split describes other images")
+            if r["part"] != "duplicate":
+                part[r["sha256"]], group[r["sha256"]] = r["part"], r["group"]
+    held = {h: "mri-ho-" + hashlib.sha256(group[h].encode()).hexdigest()[:12]
+            for h, p in part.items() if p == "heldout"}
+    return held, f"{len(held)} held-out of {len(part)} unique"
 
 
 def write_manifest(path: Path, rows: list[dict[str, str]]) -> Path:
@@ -406,7 +444,7 @@ def brain_grid(real: list[dict[str, str]], t1w: list[dict[str, str]], spec: str,
     from PIL import Image
 
     from radsynth.evaluate.slicing import parse_slices, volume_slices
-    from radsynth.generators.data import read_image, resize_image
+    from radsynth.generators.common.data import read_image, resize_image
 
     rng = np.random.default_rng([seed, 99])
     tiles: list[tuple[str, str, np.ndarray]] = []
@@ -546,11 +584,34 @@ def main() -> int:
         t = time.perf_counter()
         files = image_files(data / "brain-mri-real")
         keep, dups = dedup(files)
-        items = [{"path": str(p), "patient": f"mri-{sha256(p)[:12]}", "class": p.parent.name} for p in keep]
+        items = [{"path": str(p), "patient": f"mri-{sha256(p)[:12]}", "class": p.parent.name, "sha256": sha256(p)}
+                 for p in keep]
+        held, held_note = encoder_heldout(data / "brain-mri-real")
+
+        def encoder_runs(name: str, its: list[dict[str, str]], ms: Path | None, info: dict[str, Any]
+                         ) -> tuple[dict | None, dict | None]:
+            """Encoder FID of the simulated manifest ``ms`` against the held-out part of ``its`` (halves A / B,
+            near-duplicate groups as subjects) and the real-vs-real reference on the same halves."""
+            if held is None:
+                return None, None
+            ho = [{**it, "patient": held[it["sha256"]]} for it in its if it["sha256"] in held]
+            ea, eb = split_halves(ho, sizes["mri_real_n"], a.seed, 4)
+            mea = write_manifest(work / "manifests" / f"mri-real-{name}-heldout-A.csv", ea)
+            meb = write_manifest(work / "manifests" / f"mri-real-{name}-heldout-B.csv", eb)
+            info.update(encoder=ENCODER_MRI, encoder_heldout=len(ho), encoder_half_A=len(ea), encoder_half_B=len(eb))
+            enc = None if ms is None else run_evaluate(
+                f"mri-{name}-encoder", mea, ms, meb, work, encoder=ENCODER_MRI, sections=("fidelity",), preset=preset,
+                args=a, slices=a.mri_slices)
+            ref = run_evaluate(f"mri-{name}-real-vs-real-encoder", mea, meb, None, work, encoder=ENCODER_MRI,
+                               sections=("fidelity",), preset=preset, args=a)
+            return enc, ref
+
+        enc_note = held_note if held is None else "n/a"
         ra, rb = split_halves(items, sizes["mri_real_n"], a.seed, 1)
         ma = write_manifest(work / "manifests" / "mri-real-A.csv", ra)
         mb = write_manifest(work / "manifests" / "mri-real-B.csv", rb)
         real_info["mri"] = {"files": len(files), "unique": len(keep), "duplicate_groups": dups,
+                            "encoder_split": held_note,
                             "half_A": len(ra), "half_B": len(rb),
                             "classes_A": {c: sum(r["class"] == c for r in ra) for c in ("yes", "no")},
                             "classes_B": {c: sum(r["class"] == c for r in rb) for c in ("yes", "no")}}
@@ -577,6 +638,7 @@ def main() -> int:
                 msb = write_manifest(work / "manifests" / f"mri-real-{seq}-B.csv", sb)
                 real_info["mri"]["matched"][seq] = {"weightings": list(want), "plane": "axial", "unique": len(its),
                                                     "half_A": len(sa), "half_B": len(sb)}
+                eref_info = real_info["mri"]["matched"][seq]
                 vols = cohort_images(folders["mri"], "nifti", seq)
                 if seq == "T1w":
                     t1w, grid_real = vols, its
@@ -585,14 +647,15 @@ def main() -> int:
                                    sections=("fidelity", "detectability"), preset=preset, args=a, slices=a.mri_slices)
                 whole = run_evaluate(f"mri-{seq}-c2st-all", mall, ms, None, work, encoder="pixel",
                                      sections=("detectability",), preset=preset, args=a, slices=a.mri_slices)
+                enc, enc_ref = encoder_runs(seq, its, ms, eref_info)
                 w = "+".join(want)
                 add(f"brain MRI {seq} (sim axial {a.mri_slices}) vs brain-mri-real axial {w} "
-                    f"(C2ST vs all {len(its)}, FID halves)", f"mri-{seq}", "mri", pix, None, False,
-                    encoder_note="n/a (no MRI encoder)", c2st_from=whole)
+                    f"(C2ST vs all {len(its)}, FID halves; enc: held-out halves)", f"mri-{seq}", "mri", pix, enc,
+                    False, encoder_note=enc_note, c2st_from=whole)
                 ref = run_evaluate(f"mri-{seq}-real-vs-real", msa, msb, None, work, encoder="pixel",
                                    sections=("fidelity", "detectability"), preset=preset, args=a)
-                add(f"brain MRI reference: axial {w} half A vs half B", f"mri-{seq}-ref", "mri", ref, None, True,
-                    encoder_note="n/a (no MRI encoder)")
+                add(f"brain MRI reference: axial {w} half A vs half B (enc: held-out half A vs B)", f"mri-{seq}-ref",
+                    "mri", ref, enc_ref, True, encoder_note=enc_note)
         else:
             for seq in seqs:
                 vols = cohort_images(folders["mri"], "nifti", seq)
@@ -600,19 +663,21 @@ def main() -> int:
                 ms = write_manifest(work / "manifests" / f"mri-sim-{seq}.csv", vols)
                 pix = run_evaluate(f"mri-{seq}", ma, ms, mb, work, encoder="pixel",
                                    sections=("fidelity", "detectability"), preset=preset, args=a, slices=a.mri_slices)
-                add(f"brain MRI {seq} (sim axial {a.mri_slices}) vs brain-mri-real (mixed)", f"mri-{seq}", "mri",
-                    pix, None, False, encoder_note="n/a (no MRI encoder)")
+                enc, _ = encoder_runs(f"mixed-{seq}", items, ms, {})
+                add(f"brain MRI {seq} (sim axial {a.mri_slices}) vs brain-mri-real (mixed; enc: held-out halves)",
+                    f"mri-{seq}", "mri", pix, enc, False, encoder_note=enc_note)
+            _, enc_ref = encoder_runs("mixed", items, None, real_info["mri"])
             pix = run_evaluate("mri-real-vs-real", ma, mb, None, work, encoder="pixel",
                                sections=("fidelity", "detectability"), preset=preset, args=a)
-            add("brain MRI reference: brain-mri-real half A vs half B", "mri-ref", "mri", pix, None, True,
-                encoder_note="n/a (no MRI encoder)")
+            add("brain MRI reference: brain-mri-real half A vs half B (enc: held-out half A vs B)", "mri-ref", "mri",
+                pix, enc_ref, True, encoder_note=enc_note)
         if t1w is not None:
             grid_key = brain_grid(grid_real, t1w, a.mri_slices, out.with_name("grid.png"), a.seed)
         timings["mri"] = time.perf_counter() - t
 
     # ---- chest X-ray
     if "cxr" in mods:
-        from radsynth.generators.data import patient_id
+        from radsynth.generators.common.data import patient_id
 
         t = time.perf_counter()
         sim = cohort_images(folders["cxr"], "png", "PA")
@@ -696,7 +761,9 @@ def main() -> int:
     print("\nC2ST: 0.5 = the judge cannot tell simulated from real; ~1 = trivially separable. FID at matched n: "
           "the simulated set subsampled to the size of real half B; 'ref' = FID(real half B, real half A) at that "
           "n; ratio = FID / ref (1 = as close as new real images). 'pix' = 16x16 pixel block means; 'enc' = "
-          f"{ENCODER_CXR} features (trained on the cxr-pneumonia train split, which the real halves come from). "
+          f"chest X-ray: {ENCODER_CXR} features (trained on the cxr-pneumonia train split, which the real halves "
+          f"come from); brain MRI: {ENCODER_MRI} features, real halves drawn only from the held-out part of its "
+          "split (never trained on), so fewer images than the pixel cells. "
           "The C2ST judge min-max scales each image, so global brightness differences show in FID, not in the AUC.")
     if "mri" in real_info:
         r = real_info["mri"]
@@ -707,11 +774,16 @@ def main() -> int:
                   f"{ANNOTATIONS.relative_to(REPO)} (a developer's visual read, not a radiologist's); C2ST against all "
                   "of them (more power), FID on halves A/B: " + "; ".join(
                       f"{q}: {v['unique']} ({'+'.join(v['weightings'])}), halves {v['half_A']}/{v['half_B']}"
+                      + (f"; {ENCODER_MRI} held-out {v['encoder_heldout']}, halves {v['encoder_half_A']}/"
+                         f"{v['encoder_half_B']}" if "encoder" in v else "")
                       for q, v in r["matched"].items()))
         else:
             print(f"mixed (--mri-real mixed): halves {r['half_A']} / {r['half_B']}; every simulated sequence against "
                   "the same mix of weightings and orientations (a sequence-perfect simulator would still be told "
-                  "apart: most real slices are of other weightings).")
+                  "apart: most real slices are of other weightings)."
+                  + (f" {ENCODER_MRI}: held-out halves {r['encoder_half_A']} / {r['encoder_half_B']}."
+                     if "encoder" in r else ""))
+        print(f"{ENCODER_MRI} split: {r['encoder_split']}.")
     if "cxr" in real_info:
         r = real_info["cxr"]
         print(f"cxr-pneumonia train: {r['unique']} unique images; halves {r['half_A']} / {r['half_B']} images, "

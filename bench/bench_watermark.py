@@ -164,7 +164,8 @@ def pick(rng: np.random.Generator, items: list, n: int) -> list:
 
 
 def build_cohorts(synth_dir: Path, sizes: dict[str, int], log: list[str]) -> dict[str, Path]:
-    """Small cohorts of the shipped examples, unwatermarked, built once into ``synth_dir`` (reused)."""
+    """Small cohorts of the shipped examples, unwatermarked, built once into ``synth_dir`` (reused while the example
+    spec is unchanged: the folder name carries a hash of its text)."""
     import yaml
 
     exe = Path(sys.executable).with_name("radsynth")
@@ -172,16 +173,18 @@ def build_cohorts(synth_dir: Path, sizes: dict[str, int], log: list[str]) -> dic
     env.setdefault("RADSYNTH_CONFIG_DIR", tempfile.mkdtemp(prefix="bench-wm-config-"))
     out = {}
     for key, example in COHORTS.items():
-        dest = synth_dir / f"{example}-n{sizes[key]}"
+        text = (REPO / "examples" / f"{example}.yaml").read_text()
+        # the cache is keyed by the example's text too: a changed shipped spec is rebuilt, never measured stale
+        dest = synth_dir / f"{example}-n{sizes[key]}-{hashlib.sha256(text.encode()).hexdigest()[:10]}"
         out[key] = dest
         if (dest / "manifest.parquet").is_file():
             log.append(f"{example}: cached {dest}")
             continue
-        spec = yaml.safe_load((REPO / "examples" / f"{example}.yaml").read_text())
+        spec = yaml.safe_load(text)
         spec["n_subjects"] = sizes[key]
         spec["outputs"] = {"formats": ["nifti", "png"], "watermark": False}
         synth_dir.mkdir(parents=True, exist_ok=True)
-        spec_path = synth_dir / f"{example}-n{sizes[key]}.yaml"
+        spec_path = dest.with_suffix(".yaml")
         spec_path.write_text(yaml.safe_dump(spec, sort_keys=False))
         t = time.perf_counter()
         cmd = [str(exe) if exe.exists() else "radsynth", "cohort", "build", str(spec_path), "--out", str(dest),
@@ -504,7 +507,7 @@ def classifier_auc(data: Path, n_limit: int | None, n_boot: int, seed: int, thre
     import torch
     from PIL import Image
 
-    from radsynth.generators.data import patient_id
+    from radsynth.generators.common.data import patient_id
     from radsynth.metrics.classifier import load_shipped
     from radsynth.metrics.roc import bootstrap_auc_ci, roc_auc
 

@@ -51,7 +51,7 @@ def main() -> int:
     numba.set_num_threads(args.threads)
     from radsynth.cohort.plan import plan_subject
     from radsynth.cohort.spec import parse_spec
-    from radsynth.generators.data import read_image, resize_image, shared_data_dir
+    from radsynth.generators.common.data import read_image, resize_image, shared_data_dir
     from radsynth.metrics.intensity import intensity_distance
     from radsynth.metrics.spectrum import spectrum_distance
     from radsynth.physics.ct.reference import reference_energy_kev

@@ -2,7 +2,7 @@
 
 Trains ONLY on the ``train`` split of the Kermany et al. (2018) pediatric chest X-rays
 (CC BY 4.0, doi:10.17632/rscbjbr9sj.2), with a patient-aware train/validation split
-inside it (radsynth.generators.data.patient_split). Early stopping and the decision
+inside it (radsynth.generators.common.data.patient_split). Early stopping and the decision
 threshold use the validation split only; the held-out ``test`` split is evaluated once
 at the end and reported in the model card (never used for any choice).
 
@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -30,7 +28,8 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from radsynth.generators.data import load_class_arrays, patient_split, shared_data_dir  # noqa: E402
+from radsynth.generators.common.data import load_class_arrays, patient_split, shared_data_dir  # noqa: E402
+from radsynth.core.machine import hardware_text  # noqa: E402
 from radsynth.metrics.classifier import ClassifierConfig, train_classifier  # noqa: E402
 from radsynth.metrics.roc import bootstrap_auc_ci, per_class_accuracy, roc_auc  # noqa: E402
 
@@ -199,14 +198,7 @@ def main(argv: list[str] | None = None) -> int:
 
     d = model.save(args.dest)
     counts = lambda yy: ", ".join(f"{c} {int((yy == i).sum())}" for i, c in enumerate(classes))  # noqa: E731
-    hardware = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                hardware = f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"
-                break
-    except OSError:
-        pass
+    hardware = hardware_text(torch.get_num_threads())
     card = CARD.format(
         name=NAME, classes=list(classes), pos=classes[1], thr=model.config.threshold,
         n_train_total=len(y), train_counts=counts(y), n_patients=len(set(patients)), fp_train=fingerprint(names),

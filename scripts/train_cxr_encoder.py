@@ -2,7 +2,7 @@
 
 Trains ONLY on the ``train`` split of the Kermany et al. (2018) pediatric chest X-rays
 (CC BY 4.0, doi:10.17632/rscbjbr9sj.2), with a patient-aware fit/validation split inside
-it (radsynth.generators.data.patient_split); validation is used for monitoring only (the
+it (radsynth.generators.common.data.patient_split); validation is used for monitoring only (the
 final weights are kept, no model selection). The held-out ``test`` split is used for
 *evaluation only* (FID between train and test in the model card).
 
@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -39,7 +38,8 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from radsynth.generators.data import load_class_arrays, patient_split, shared_data_dir  # noqa: E402
+from radsynth.generators.common.data import load_class_arrays, patient_split, shared_data_dir  # noqa: E402
+from radsynth.core.machine import hardware_text  # noqa: E402
 from radsynth.metrics.encoder import EncoderConfig, FeatureEncoder, train_encoder  # noqa: E402
 from radsynth.metrics.features import PixelEncoder  # noqa: E402
 from radsynth.metrics.frechet import frechet_distance  # noqa: E402
@@ -119,16 +119,6 @@ def measure(enc, x: np.ndarray, y: np.ndarray, patients: list[str], xt: np.ndarr
     return out
 
 
-def hardware_text() -> str:
-    txt = f"{os.cpu_count()} CPU cores"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()}, {txt}"
-    except OSError:
-        pass
-    return txt
-
 
 def _row(label: str, r: dict, floor: float | None) -> str:
     ratio = f"{r['fid'] / floor:.2f}x" if floor else "-"
@@ -163,7 +153,7 @@ comparable with published Inception FIDs**; always name the encoder with the num
 
 Load: `from radsynth.metrics.encoder import load_encoder; enc = load_encoder("{name}")`;
 `enc(images)` takes grey images `(N, H, W)` in [0, 1] (centre-cropped and resized to 64x64
-as in `radsynth.generators.data.resize_image`, then `(x - {mean:.4f}) / {std:.4f}`) and
+as in `radsynth.generators.common.data.resize_image`, then `(x - {mean:.4f}) / {std:.4f}`) and
 returns `(N, {dim})` float64 features; use with
 `radsynth.metrics.frechet.FrechetDistance(encoder=enc)` etc.
 

@@ -11,7 +11,7 @@ doi:10.17632/rscbjbr9sj.2) with a 5 % patient-aware validation split. The held-o
 
 Then it measures, per guidance weight in ``--guidance`` and class, N samples drawn with
 the stochastic DPM-Solver++(2M) SDE, 25 steps (``--sampler dpm++sde``; why: see
-``radsynth.generators.samplers``): class fidelity (judge: the shipped reference
+``radsynth.generators.diffusion.samplers``): class fidelity (judge: the shipped reference
 classifier ``cxr-classifier-64``, trained on the same train split only), FID on
 ``cxr-encoder-64`` against real training images of the class, and excess grain
 (``radsynth.metrics.grain``). Among the weights whose samples are labelled as asked
@@ -57,7 +57,7 @@ TARGET = 0.85
 
 
 def default_data() -> Path:
-    from radsynth.generators.data import shared_data_dir
+    from radsynth.generators.common.data import shared_data_dir
 
     return shared_data_dir() / "cxr-pneumonia" / "train"
 
@@ -66,7 +66,7 @@ def real_reference(data: Path, work: Path, per_class: dict[str, int]) -> dict[st
     """Real images of the model's own splits, ``{split: {class: (n, 64, 64) in [0, 1]}}``: up to
     ``per_class[split]`` per class (a fixed random subset) of the files its ``training_files.json``
     lists under that split ("train": the realism reference; "val": patients it did not train on)."""
-    from radsynth.generators.data import load_images, scan_class_folder
+    from radsynth.generators.common.data import load_images, scan_class_folder
 
     split_of = {f["path"]: f["split"] for f in json.loads((work / "training_files.json").read_text())}
     ds = scan_class_folder(data, require_classes=2)  # one scan for both splits
@@ -87,7 +87,7 @@ def evaluate(work: Path, guidances: list[float], n: int, seed: int, threads: int
     images of the class, excess grain; returns (results, samples per weight and class)."""
     import torch
 
-    from radsynth.generators.samplers import sample_images
+    from radsynth.generators.diffusion.samplers import sample_images
     from radsynth.metrics.class_fidelity import ClassFidelity
     from radsynth.metrics.classifier import load_shipped
     from radsynth.metrics.encoder import load_encoder

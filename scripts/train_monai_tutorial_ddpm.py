@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def main(argv: list[str] | None = None) -> int:
     from radsynth.generators.cli import train_command
-    from radsynth.generators.data import shared_data_dir
+    from radsynth.generators.common.data import shared_data_dir
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=shared_data_dir() / "cxr-pneumonia" / "train")

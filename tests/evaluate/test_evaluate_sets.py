@@ -12,7 +12,7 @@ from PIL import Image
 
 from radsynth.core.errors import RadsynthInputError
 from radsynth.evaluate.sets import EvalSet, harmonise, load_eval_set
-from radsynth.generators.data import read_image, resize_image
+from radsynth.generators.common.data import read_image, resize_image
 
 S = 16  # evaluation size used in most tests
 

@@ -90,7 +90,7 @@ def _write(work: Path, name: str, data: bytes) -> Path:
 
 
 def t_read_image(work: Path, name: str, data: bytes) -> None:
-    from radsynth.generators.data import read_image
+    from radsynth.generators.common.data import read_image
 
     read_image(_write(work, name, data))
 

@@ -33,7 +33,7 @@ def test_verdicts_of_guarded():
 
 
 def test_a_crashing_reader_fails_the_reader_targets(seeds, tmp_path, monkeypatch):
-    import radsynth.generators.data as data
+    import radsynth.generators.common.data as data
     import radsynth.io.nifti as nifti
 
     def boom(*a, **k):

@@ -57,7 +57,7 @@ def test_mutators_change_the_input_and_are_seeded(seeds):
 
 def test_the_readers_accept_the_unmutated_seeds(seeds, tmp_path):
     """The harness can fail: the seeds themselves must read (else every mutant would be a trivial refusal)."""
-    from radsynth.generators.data import read_image
+    from radsynth.generators.common.data import read_image
 
     for fmt in ("dicom", "nifti", "png"):
         for name, data in getattr(seeds, fmt).items():
@@ -71,7 +71,7 @@ def test_the_readers_accept_the_unmutated_seeds(seeds, tmp_path):
 def test_header_only_png_bomb_is_a_one_line_error(seeds, tmp_path):
     _run_all("png", "tiny_bomb.png", seeds.png["tiny_bomb.png"], tmp_path)
     from radsynth.core.errors import RadsynthInputError
-    from radsynth.generators.data import read_image
+    from radsynth.generators.common.data import read_image
 
     p = tmp_path / "bomb.png"
     p.write_bytes(seeds.png["tiny_bomb.png"])

@@ -50,7 +50,7 @@ def test_list_finds_env_models_and_shipped_classifier(tiny_model: Path, monkeypa
     doc = json.loads((tiny_model / "config.json").read_text())
     assert tiny.data_fingerprint == doc["data"]["fingerprint_sha256"]
     # parameter count read from the safetensors header == the torch model's count
-    from radsynth.generators.ddpm import count_parameters
+    from radsynth.generators.common.config_base import count_parameters
     from radsynth.generators.model_dir import load_model
 
     _, net, _ = load_model(tiny_model)

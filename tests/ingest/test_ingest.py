@@ -112,7 +112,7 @@ def test_pixels_and_clean_headers(built):
 
 def test_loaders_read_the_output_with_patient_groups(built):
     from radsynth.evaluate.sets import load_eval_set
-    from radsynth.generators.data import patient_split, scan_data
+    from radsynth.generators.common.data import patient_split, scan_data
 
     out = built["out"]
     rows = {r["path"]: r["patient"] for r in _manifest(out)}
@@ -206,7 +206,7 @@ def test_labels_csv_volume_and_sniffed_dicom(tmp_path, key_file):
     assert (rows["nifti"]["rows"], rows["nifti"]["columns"]) == (20, 24)
     rep = __import__("json").loads((res.out / "ingest_report.json").read_text())
     assert rep["skipped_by_reason"]["not listed in --labels"] == 7
-    from radsynth.generators.data import load_images, scan_data
+    from radsynth.generators.common.data import load_images, scan_data
 
     cf = scan_data(res.out / "manifest.parquet")
     assert [a for a, _ in cf.items[0].attributes] == ["modality", "sex"]

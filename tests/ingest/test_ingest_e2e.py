@@ -154,7 +154,7 @@ def test_train_and_evaluate_accept_the_output(built, tmp_path):
 def test_real_chest_xrays_from_shared_data(shared_data, tmp_path, key_file):
     """~16 real CXR JPEGs (train split only) in class folders: patients from the file names, pseudonymised
     consistently, no source name in DIR, PHI scan clean, byte-identical on repeat."""
-    from radsynth.generators.data import patient_id
+    from radsynth.generators.common.data import patient_id
     from radsynth.privacy.deidentify import DeidConfig, Deidentifier
     from radsynth.privacy.phi_scan import scan_folder
 

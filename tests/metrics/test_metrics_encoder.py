@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from radsynth.core.errors import RadsynthInputError
-from radsynth.generators.data import resize_image
+from radsynth.generators.common.data import resize_image
 from radsynth.metrics.encoder import (
     DEFAULT_ENCODER,
     EncoderConfig,
@@ -220,7 +220,7 @@ def test_shipped_loads_and_is_deterministic(shipped):
 @needs_shipped
 def test_shipped_on_real_images(shipped, shared_data):
     """Real train images: a lightly noised copy's nearest neighbour is its source; blur moves the features."""
-    from radsynth.generators.data import read_image, scan_class_folder
+    from radsynth.generators.common.data import read_image, scan_class_folder
 
     root = shared_data / "cxr-pneumonia" / "train"
     if not root.is_dir():

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from radsynth.core.errors import RadsynthInputError
-from radsynth.generators.data import read_image, resize_image, scan_class_folder
+from radsynth.generators.common.data import read_image, resize_image, scan_class_folder
 from radsynth.metrics import load_shipped, roc_auc, shipped_models
 
 

@@ -20,6 +20,8 @@ from service_helpers import Service, tiny_spec
     ({"model": "../../etc", "n": 2}, "spec.model"),
     ({"model": "/etc", "n": 2}, "spec.model"),
     ("[1, 2]", "spec"),
+    ({"model": "cxr-ddpm-64", "n": 2, "prompt": "chest CT, pneumonia"}, "spec.prompt"),  # the model makes DX
+    ({"model": "cxr-ddpm-64", "n": 2, "prompt": "pneumonia", "label": "normal"}, "spec.prompt"),
 ])
 def test_bad_sample_spec_is_422_naming_the_field(service, spec, field):
     r = service.client.post("/api/jobs", headers=service.h("operator"), json={"kind": "sample", "spec": spec})

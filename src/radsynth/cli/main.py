@@ -139,6 +139,9 @@ def sample(
     label: Optional[str] = typer.Option(None, "--label", help="Class to sample (default: classes take turns)."),
     attribute: Optional[list[str]] = typer.Option(None, "--attribute", help="name=value of an attribute the model "
                                                   "was trained on (repeatable); others stay unknown."),
+    prompt: Optional[str] = typer.Option(None, "--prompt", help="What to sample in words, e.g. \"chest x-ray, "
+                                         "pneumonia\" (class, attributes such as sex, view, age): read into the "
+                                         "model's --label / --attribute values; not with them."),
     guidance: Optional[float] = typer.Option(None, "--guidance", help="Classifier-free guidance w (1 = plain "
                                              "conditional; default: the model card's measured default, else 1)."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Sampler steps (ddim 50, dpm++/dpm++sde 25, ddpm all); "
@@ -158,9 +161,41 @@ def sample(
     """Sample synthetic images (16-bit PNG, marked synthetic) and a manifest; same seed -> same bytes."""
     from radsynth.generators.cli import sample_command
 
-    sample_command(model=model, n=n, out=out, label=label, attribute=attribute, guidance=guidance, steps=steps, sampler=sampler,
-                   seed=seed, batch_size=batch_size, precision=precision, device=device, threads=threads,
-                   progress=progress, watermark=watermark, echo=typer.echo)
+    sample_command(model=model, n=n, out=out, label=label, attribute=attribute, prompt=prompt, guidance=guidance,
+                   steps=steps, sampler=sampler, seed=seed, batch_size=batch_size, precision=precision, device=device,
+                   threads=threads, progress=progress, watermark=watermark, echo=typer.echo)
+
+
+@app.command("inpaint")
+@user_errors
+def inpaint(
+    model: Path = typer.Option(..., "--model", "-m", help="Class-conditional pixel DDPM (e.g. cxr-ddpm-64) or folder."),
+    image: Path = typer.Option(..., "--image", help="Real image (PNG/JPEG) to edit."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (new or empty)."),
+    label: str = typer.Option(..., "--label", help="Class to paint into the mask, e.g. PNEUMONIA (add) or NORMAL (remove)."),
+    mask: Optional[Path] = typer.Option(None, "--mask", help="Mask PNG/JPEG/NIfTI (non-zero = regenerate), the image's "
+                                        "size or the model's; or use --region."),
+    region: Optional[str] = typer.Option(None, "--region", help="Built-in chest X-ray region: right-lung, left-lung, "
+                                         "both-lungs, right-lower-lung, left-lower-lung (patient's right = image left)."),
+    seed: int = typer.Option(0, "--seed"),
+    guidance: Optional[float] = typer.Option(None, "--guidance", help="Classifier-free guidance w (default 4; 1 = plain conditional)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Strided reverse steps of the training chain (default 50)."),
+    jump_length: Optional[int] = typer.Option(None, "--jump-length", help="RePaint jump length j (default 10)."),
+    jump_n_sample: Optional[int] = typer.Option(None, "--jump-n-sample", help="RePaint resamplings r (default 2)."),
+    precision: str = typer.Option("fp32", "--precision", help="fp32 or bf16 (autocast; slow on most CPUs)."),
+    device: Optional[str] = typer.Option(None, "--device"),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads; same count -> same bytes."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+    watermark: bool = typer.Option(True, "--watermark/--no-watermark", help="Invisible watermark inside the mask."),
+) -> None:
+    """Add or remove a finding inside a mask of a real image (RePaint); pixels outside the mask are untouched and the
+    result is marked synthetic, with the mask as ground truth."""
+    from radsynth.generators.cli import inpaint_command
+
+    inpaint_command(model=model, image=image, out=out, label=label, mask=mask, region=region, seed=seed,
+                    guidance=guidance, steps=steps, jump_length=jump_length, jump_n_sample=jump_n_sample,
+                    precision=precision, device=device, threads=threads, progress=progress, watermark=watermark,
+                    echo=typer.echo)
 
 
 @app.command("evaluate")
@@ -178,8 +213,8 @@ def evaluate_cmd(
     sections: Optional[str] = typer.Option(None, "--sections", help="Comma-separated subset of fidelity, "
                                            "detectability, utility, shortcut, fairness, memorisation."),
     image_size: Optional[int] = typer.Option(None, "--image-size", help="Evaluation size in px (default 64)."),
-    encoder: Optional[str] = typer.Option(None, "--encoder", help="Feature encoder: shipped name (cxr-encoder-64), "
-                                          "a saved encoder folder, or 'pixel'."),
+    encoder: Optional[str] = typer.Option(None, "--encoder", help="Feature encoder: shipped name (cxr-encoder-64, "
+                                          "brain-mri-encoder-64), a saved encoder folder, or 'pixel'."),
     fairness_attributes: Optional[str] = typer.Option(None, "--fairness-attributes", help="Held-out manifest "
                                                       "columns for subgroup metrics (default: all)."),
     utility_max_minutes: Optional[float] = typer.Option(None, "--utility-max-minutes", help="Refuse a utility study "
@@ -284,6 +319,8 @@ from radsynth.cli.watermark import register as _register_watermark  # noqa: E402
 _register_watermark(app, user_errors)  # `radsynth watermark embed|detect`
 from radsynth.cli.service import register as _register_service  # noqa: E402  (light: typer only)
 _register_service(app, user_errors)  # `radsynth serve`, `radsynth keys create|revoke|list`
+from radsynth.cli.denoise import register as _register_denoise  # noqa: E402  (light: typer only)
+_register_denoise(app, user_errors)  # `radsynth denoise IN --out OUT [--model ct-denoiser-ld]`
 
 def main() -> None:
     try:

@@ -47,6 +47,8 @@ def manifest_rows(spec: CohortSpec, metas: list[dict[str, Any]]) -> list[dict[st
         for f in entries:
             path = f"subjects/{sid}/{f['path']}"
             row = dict(base)
+            if f.get("session") is not None:  # longitudinal subjects: BIDS session and its time
+                row.update(session=f["session"], time_days=float(f["time_days"]))
             row.update(
                 path=path,
                 kind=f["kind"],
@@ -82,6 +84,28 @@ def plausibility_lines(metas: list[dict[str, Any]]) -> list[str]:
     for name, count in sorted(checks.items())[:20]:
         lines.append(f"  - {name}: {count} subjects")
     return lines
+
+
+def progression_lines(metas: list[dict[str, Any]]) -> list[str]:
+    """Dataset-card section of longitudinal subjects: per session the target and painted tumour-core volume,
+    the error and the ventricle displacement (empty when no subject has sessions)."""
+    rows = []
+    for m in metas:
+        for ses in m.get("sessions") or []:
+            q = ses.get("measurements", {})
+            if "target_core_volume_ml" not in q:
+                continue
+            rows.append(f"| {m['subject_id']} | {ses['session']} | {ses['time_days']:g} | {q['target_core_volume_ml']:.2f} | "
+                        f"{q['core_volume_ml']:.2f} | {q['core_volume_error_pct']:+.2f} | "
+                        f"{q.get('ventricle_displacement_mm', float('nan')):.2f} |")
+    if not rows:
+        return []
+    return ["## Progression",
+            "Tumour-core volume (necrosis + enhancing rim) against the growth model at each session; ventricle "
+            "displacement: mean displacement of the ipsilateral lateral ventricle's tissue by the mass effect.",
+            "",
+            "| subject | session | day | target mL | painted mL | error % | ventricle displacement mm |",
+            "|---|---|---|---|---|---|---|", *rows, ""]
 
 
 def add_sidecar_rows(rows: list[dict[str, Any]], out: Path) -> list[dict[str, Any]]:
@@ -392,7 +416,8 @@ def dataset_card(spec: CohortSpec, metas: list[dict[str, Any]], rows: list[dict[
             loc = f.get("location") if isinstance(f.get("location"), dict) else {}
             where = f.get("territory") or f.get("region") or loc.get("lobe") or loc.get("region") or ""
             side = f.get("side") or f.get("hemisphere") or loc.get("side") or ""
-            finding_lines.append(f"| {m['subject_id']} | {f.get('type', '')} | {f.get('subtype', '')} | "
+            who = f"{m['subject_id']} {f['session']}" if f.get("session") else m["subject_id"]
+            finding_lines.append(f"| {who} | {f.get('type', '')} | {f.get('subtype', '')} | "
                                  f"{side} | {where} | {vol_s} |")
     attr_lines = []
     for k in sorted(set(spec.attributes) | {a for m in metas for a in m["attributes"]}):
@@ -434,6 +459,7 @@ def dataset_card(spec: CohortSpec, metas: list[dict[str, Any]], rows: list[dict[
         "|---|---|---|---|---|---|",
         *(finding_lines or ["| - | none | | | | |"]),
         "",
+        *progression_lines(metas),
         "## Anatomy plausibility",
         *plausibility_lines(metas),
         "",

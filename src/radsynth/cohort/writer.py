@@ -13,6 +13,13 @@ Layout (BIDS-like) inside the subject folder::
                                    of another image: dicom/seg/seg_<seq>.dcm
     subject.json                   plan, labels, attributes, findings, provenance, files
 
+A longitudinal subject (``SubjectRecord.sessions``, e.g. a growing tumour) has one BIDS session folder
+per timepoint holding the layout above, files prefixed ``<sid>_ses-<label>``, one DICOM study each::
+
+    ses-t000/anat/<sid>_ses-t000_<seq>.nii.gz, ses-t000/masks/..., ses-t060/..., ...
+    <sid>_sessions.tsv             session_id, time_days and the measurements of each timepoint
+    subject.json                   as above; ``sessions`` lists each timepoint, files carry session/time_days
+
 <seq> is the image's sequence, or its modality in lower case when it has none
 ("dx", "ct"); a repeated name gets "_<n>" (n = image number, 1-based).
 
@@ -82,61 +89,26 @@ def write_subject(subject: SubjectRecord, plan: SubjectPlan, subject_dir: Path) 
     """Write ``subject`` under ``subject_dir`` (a temp folder the caller renames).
 
     Returns the subject metadata also written to ``subject.json``; its ``files``
-    list (paths relative to the subject folder, sha256) feeds the manifest.
+    list (paths relative to the subject folder, sha256) feeds the manifest. A
+    longitudinal subject (``subject.sessions``) is written by :func:`_write_sessions`.
     """
-    from radsynth.io.nifti import write_nifti
-    from radsynth.io.png import write_mask_preview, write_preview
-
-    sid = subject.subject_id
     prov = subject.provenance.to_dict()
-    files: list[tuple[Path, dict[str, Any]]] = []
+    if subject.sessions:
+        return _write_sessions(subject, plan, subject_dir, prov)
+    sid = subject.subject_id
     subject, watermark = watermark_subject(subject, plan.extra.get("watermark_payload"))
     if watermark:
         prov["watermark"] = watermark
+    files = _write_files(subject, plan, subject_dir, sid, prov, study_key=f"{prov['config_hash']}/{sid}")
+    meta = _meta(subject, plan, prov)
+    meta.update(images=_image_meta(subject.images), masks=_mask_meta(subject.masks),
+                affine=np.asarray(subject.affine).tolist())
+    return _finish(meta, subject_dir, [_file_entry(subject_dir, p, **kw) for p, kw in files])
 
-    stems = _stems(subject)
-    if "nifti" in plan.formats:
-        (subject_dir / "anat").mkdir(parents=True, exist_ok=True)
-        if subject.masks:
-            (subject_dir / "masks").mkdir(parents=True, exist_ok=True)
-        for im, stem in zip(subject.images, stems):
-            p = subject_dir / "anat" / f"{sid}_{stem}.nii.gz"
-            write_nifti(p, im.array, im.affine, description=f"{im.modality} {im.sequence}", provenance=prov,
-                        quantise=True, display_window=im.acquisition.get("display_window"))
-            files.append((p, dict(kind="image", format="nifti", modality=im.modality, sequence=im.sequence)))
-        for m in subject.masks:
-            p = subject_dir / "masks" / f"{sid}_{m.name}.nii.gz"
-            write_nifti(p, m.array, subject.affine, description=f"mask {m.name}", intent="label", provenance=prov)
-            files.append((p, dict(kind="mask", format="nifti", modality="SEG", sequence=m.name)))
 
-    if "png" in plan.formats:
-        (subject_dir / "png").mkdir(parents=True, exist_ok=True)
-        centre = _preview_index(subject)
-        for im, stem in zip(subject.images, stems):
-            if im.array.ndim == 2:  # a 2D image (e.g. DX): the whole image, full 16-bit range, not a preview
-                p = subject_dir / "png" / f"{sid}_{stem}.png"
-                _write_png_2d(p, im, prov)
-                files.append((p, dict(kind="image", format="png", modality=im.modality, sequence=im.sequence)))
-                continue
-            p = subject_dir / "png" / f"{sid}_{im.sequence}_axial.png"
-            write_preview(p, im.array, plane="axial", index=centre, provenance=prov)
-            files.append((p, dict(kind="preview", format="png", modality=im.modality, sequence=im.sequence)))
-        for m in subject.masks:
-            if m.array.ndim == 2:  # a 2D (x, z) mask: whole, in the display orientation of its 2D image
-                p = subject_dir / "png" / f"{sid}_{m.name}.png"
-                # an (x, 1, z) volume's coronal slice 0 is exactly projection_for_display(mask)
-                write_mask_preview(p, np.asarray(m.array)[:, None, :], plane="coronal", index=0, provenance=prov)
-                files.append((p, dict(kind="mask", format="png", modality="SEG", sequence=m.name)))
-                continue
-            p = subject_dir / "png" / f"{sid}_{m.name}_axial.png"
-            write_mask_preview(p, m.array, plane="axial", index=centre, provenance=prov)
-            files.append((p, dict(kind="preview", format="png", modality="SEG", sequence=m.name)))
-
-    if "dicom" in plan.formats:
-        files += _write_dicom(subject, subject_dir, stems, prov)
-
-    meta = {
-        "subject_id": sid,
+def _meta(subject: SubjectRecord, plan: SubjectPlan, prov: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "subject_id": subject.subject_id,
         "subject_index": subject.subject_index,
         "seed": int(plan.seed),
         "labels": subject.labels,
@@ -145,29 +117,149 @@ def write_subject(subject: SubjectRecord, plan: SubjectPlan, subject_dir: Path) 
         "plausibility": subject.plausibility,
         "provenance": prov,
         "formats": list(plan.formats),
-        "images": [
-            {"sequence": im.sequence, "modality": im.modality, "units": im.units, "acquisition": im.acquisition,
-             "shape": list(im.array.shape), "spacing_mm": list(im.spacing_mm)}
-            for im in subject.images
-        ],
-        "masks": [{"name": m.name, "description": m.description, "properties": m.properties} for m in subject.masks],
-        "affine": np.asarray(subject.affine).tolist(),
     }
-    meta["files"] = [_file_entry(subject_dir, p, **kw) for p, kw in files]
+
+
+def _image_meta(images: list[Any], **extra: Any) -> list[dict[str, Any]]:
+    return [{"sequence": im.sequence, "modality": im.modality, "units": im.units, "acquisition": im.acquisition,
+             "shape": list(im.array.shape), "spacing_mm": list(im.spacing_mm), **extra} for im in images]
+
+
+def _mask_meta(masks: list[Any], **extra: Any) -> list[dict[str, Any]]:
+    return [{"name": m.name, "description": m.description, "properties": m.properties, **extra} for m in masks]
+
+
+def _finish(meta: dict[str, Any], subject_dir: Path, files: list[dict[str, Any]]) -> dict[str, Any]:
+    meta["files"] = files
     meta_path = subject_dir / "subject.json"
     meta_path.write_text(json.dumps(json.loads(canonical_json(meta)), indent=1, sort_keys=True) + "\n")
     return meta
 
 
-def _write_dicom(
-    subject: SubjectRecord, subject_dir: Path, stems: list[str], prov: dict[str, Any]
+#: Columns of ``<sid>_sessions.tsv`` after session_id and time_days (per-session measurements).
+SESSION_TSV_COLUMNS = ("target_core_volume_ml", "core_volume_ml", "core_volume_error_pct", "core_volume_output_grid_ml",
+                       "radius_mm", "mass_effect_mm", "oedema_extent_mm", "ventricle_displacement_mm",
+                       "ventricle_mean_displacement_mm", "ventricle_wall_shift_mm", "ventricle_centroid_shift_mm",
+                       "ventricle_volume_ml")
+
+
+def _write_sessions(subject: SubjectRecord, plan: SubjectPlan, subject_dir: Path, prov: dict[str, Any]) -> dict[str, Any]:
+    """A longitudinal subject: one BIDS session folder per timepoint, each with its own images and masks::
+
+        ses-<label>/anat/<sid>_ses-<label>_<seq>.nii.gz, ses-<label>/masks/..., ses-<label>/png/...,
+        ses-<label>/dicom/... (one DICOM study per session), <sid>_sessions.tsv, subject.json
+
+    Every file's provenance carries ``session`` (id, time_days, measurements, scan-level draws); file
+    entries (and so the manifest rows) carry ``session`` and ``time_days``.
+    """
+    from dataclasses import replace
+
+    sid = subject.subject_id
+    files: list[dict[str, Any]] = []
+    sessions, images, masks, findings, psnrs = [], [], [], [], []
+    declared = None
+    for ses in subject.sessions:
+        view = replace(subject, affine=ses.affine, images=ses.images, masks=ses.masks, findings=ses.findings,
+                       sessions=[])
+        view, watermark = watermark_subject(view, plan.extra.get("watermark_payload"))
+        ses_prov = dict(prov, session={"session": ses.session_id, "time_days": ses.time_days,
+                                       "measurements": ses.measurements, "sampled": ses.sampled})
+        if watermark:
+            ses_prov["watermark"] = watermark
+            declared = watermark
+            psnrs += watermark["psnr_db"]
+        where = dict(session=ses.session_id, time_days=float(ses.time_days))
+        written = _write_files(view, plan, subject_dir / ses.session_id, f"{sid}_{ses.session_id}", ses_prov,
+                               study_key=f"{prov['config_hash']}/{sid}/{ses.session_id}",
+                               series_suffix=f" {ses.session_id}")
+        files += [_file_entry(subject_dir, p, **kw, **where) for p, kw in written]
+        images += _image_meta(ses.images, **where)
+        masks += _mask_meta(ses.masks, **where)
+        findings += ses.findings
+        sessions.append({**where, "measurements": ses.measurements, "sampled": ses.sampled,
+                         "affine": np.asarray(ses.affine).tolist()})
+    if declared is not None:
+        prov["watermark"] = {**declared, "psnr_db": psnrs}
+    tsv = subject_dir / f"{sid}_sessions.tsv"
+    rows = ["\t".join(("session_id", "time_days") + SESSION_TSV_COLUMNS)]
+    for ses in subject.sessions:
+        vals = [ses.measurements.get(k) for k in SESSION_TSV_COLUMNS]
+        rows.append("\t".join([ses.session_id, f"{ses.time_days:g}"]
+                              + ["n/a" if v is None else f"{float(v):.6g}" for v in vals]))
+    tsv.write_text("\n".join(rows) + "\n")
+    files.append(_file_entry(subject_dir, tsv, kind="metadata", format="tsv"))
+    meta = _meta(subject, plan, prov)
+    meta.update(findings=findings, images=images, masks=masks, sessions=sessions,
+                affine=np.asarray(subject.affine).tolist())
+    return _finish(meta, subject_dir, files)
+
+
+def _write_files(
+    subject: SubjectRecord, plan: SubjectPlan, folder: Path, prefix: str, prov: dict[str, Any], study_key: str,
+    series_suffix: str = "",
 ) -> list[tuple[Path, dict[str, Any]]]:
-    """DICOM by modality (MR -> MR series, CT -> CT series, DX/CR -> DX), then SEG(s) of the lesion masks."""
+    """Images, masks, previews and DICOM of ``subject`` (already watermarked) under ``folder``, files named
+    ``<prefix>_<stem>...``; returns (path, manifest fields) per file."""
+    from radsynth.io.nifti import write_nifti
+    from radsynth.io.png import write_mask_preview, write_preview
+
+    files: list[tuple[Path, dict[str, Any]]] = []
+    stems = _stems(subject)
+    if "nifti" in plan.formats:
+        (folder / "anat").mkdir(parents=True, exist_ok=True)
+        if subject.masks:
+            (folder / "masks").mkdir(parents=True, exist_ok=True)
+        for im, stem in zip(subject.images, stems):
+            p = folder / "anat" / f"{prefix}_{stem}.nii.gz"
+            write_nifti(p, im.array, im.affine, description=f"{im.modality} {im.sequence}", provenance=prov,
+                        quantise=True, display_window=im.acquisition.get("display_window"))
+            files.append((p, dict(kind="image", format="nifti", modality=im.modality, sequence=im.sequence)))
+        for m in subject.masks:
+            p = folder / "masks" / f"{prefix}_{m.name}.nii.gz"
+            write_nifti(p, m.array, subject.affine, description=f"mask {m.name}", intent="label", provenance=prov)
+            files.append((p, dict(kind="mask", format="nifti", modality="SEG", sequence=m.name)))
+
+    if "png" in plan.formats:
+        (folder / "png").mkdir(parents=True, exist_ok=True)
+        centre = _preview_index(subject)
+        for im, stem in zip(subject.images, stems):
+            if im.array.ndim == 2:  # a 2D image (e.g. DX): the whole image, full 16-bit range, not a preview
+                p = folder / "png" / f"{prefix}_{stem}.png"
+                _write_png_2d(p, im, prov)
+                files.append((p, dict(kind="image", format="png", modality=im.modality, sequence=im.sequence)))
+                continue
+            p = folder / "png" / f"{prefix}_{im.sequence}_axial.png"
+            write_preview(p, im.array, plane="axial", index=centre, provenance=prov)
+            files.append((p, dict(kind="preview", format="png", modality=im.modality, sequence=im.sequence)))
+        for m in subject.masks:
+            if m.array.ndim == 2:  # a 2D (x, z) mask: whole, in the display orientation of its 2D image
+                p = folder / "png" / f"{prefix}_{m.name}.png"
+                # an (x, 1, z) volume's coronal slice 0 is exactly projection_for_display(mask)
+                write_mask_preview(p, np.asarray(m.array)[:, None, :], plane="coronal", index=0, provenance=prov)
+                files.append((p, dict(kind="mask", format="png", modality="SEG", sequence=m.name)))
+                continue
+            p = folder / "png" / f"{prefix}_{m.name}_axial.png"
+            write_mask_preview(p, m.array, plane="axial", index=centre, provenance=prov)
+            files.append((p, dict(kind="preview", format="png", modality="SEG", sequence=m.name)))
+
+    if "dicom" in plan.formats:
+        files += _write_dicom(subject, folder, stems, prov, study_key, series_suffix)
+    return files
+
+
+def _write_dicom(
+    subject: SubjectRecord, subject_dir: Path, stems: list[str], prov: dict[str, Any], study_key: str,
+    series_suffix: str = "",
+) -> list[tuple[Path, dict[str, Any]]]:
+    """DICOM by modality (MR -> MR series, CT -> CT series, DX/CR -> DX), then SEG(s) of the lesion masks.
+
+    ``study_key`` names the study (one per subject; one per session of a longitudinal subject);
+    ``series_suffix`` is appended to each series description (e.g. `` ses-t060``)."""
     from radsynth.io.dicom_seg import write_seg
 
     sid = subject.subject_id
     files: list[tuple[Path, dict[str, Any]]] = []
-    common = dict(subject_id=sid, study_key=f"{prov['config_hash']}/{sid}", provenance=prov,
+    common = dict(subject_id=sid, study_key=study_key, provenance=prov,
                   patient_sex=_sex(subject.attributes.get("sex")),
                   patient_age_years=_age(subject.attributes.get("age_years")))
     sources: list[tuple[tuple[int, ...], list[Path], Any]] = []  # (grid shape, files, image) per image
@@ -176,8 +268,8 @@ def _write_dicom(
         if im.modality == "MR":
             from radsynth.io.dicom_series import write_mr_series
 
-            paths = write_mr_series(folder, im, series_number=n, series_description=f"SYNTHETIC {im.sequence}",
-                                    **common)
+            paths = write_mr_series(folder, im, series_number=n,
+                                    series_description=f"SYNTHETIC {im.sequence}{series_suffix}", **common)
             kind = "dicom_series"
         elif im.modality == "CT":
             from radsynth.io.dicom_ct import write_ct_series

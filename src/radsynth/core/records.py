@@ -127,6 +127,30 @@ class ImageRecord:
 
 
 @dataclass
+class SessionRecord:
+    """One timepoint (BIDS session) of a longitudinal subject: its own images, masks and findings.
+
+    ``label`` is the BIDS session label without the ``ses-`` prefix (e.g. ``"t060"``); ``time_days``
+    the time since the first session in days; ``measurements`` measured values of this timepoint with
+    units in the keys (e.g. ``core_volume_ml``, ``ventricle_displacement_mm``); ``sampled`` the
+    scan-level random draws (noise, bias field, ...) of this session. Images and masks share ``affine``.
+    """
+
+    label: str
+    time_days: float
+    affine: np.ndarray
+    images: list[ImageRecord]
+    masks: list[MaskRecord]
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    measurements: dict[str, Any] = field(default_factory=dict)
+    sampled: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def session_id(self) -> str:
+        return f"ses-{self.label}"
+
+
+@dataclass
 class SubjectRecord:
     """All images and masks of one synthetic subject.
 
@@ -136,6 +160,9 @@ class SubjectRecord:
     ``plausibility`` (generators with anatomy) holds the anatomy plausibility check:
     ``{"reference": name, "flags": [{structure, check, value, allowed}, ...], "redraws": n}``.
     Every image and mask shares ``affine`` and shape (2D images: 2D masks on their grid).
+    A longitudinal subject (same anatomy scanned at several timepoints) holds its images, masks and
+    findings in ``sessions`` (one :class:`SessionRecord` per timepoint, in time order) and leaves
+    ``images``, ``masks`` and ``findings`` empty; ``affine`` is then the first session's.
     """
 
     subject_id: str
@@ -148,6 +175,7 @@ class SubjectRecord:
     provenance: Provenance
     findings: list[dict[str, Any]] = field(default_factory=list)
     plausibility: dict[str, Any] | None = None
+    sessions: list[SessionRecord] = field(default_factory=list)
 
     def image(self, sequence: str) -> ImageRecord:
         for im in self.images:

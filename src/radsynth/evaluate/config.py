@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from radsynth.core.errors import RadsynthInputError
-from radsynth.generators.config_base import ConfigCreateMixin
+from radsynth.generators.common.config_base import ConfigCreateMixin
 
 #: report order (the issue's order); the run order differs (fairness needs the utility scores)
 SECTIONS: tuple[str, ...] = ("fidelity", "detectability", "utility", "shortcut", "fairness", "memorisation")

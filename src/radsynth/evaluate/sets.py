@@ -3,7 +3,7 @@
 A set is loaded from one of (entries found by :mod:`radsynth.evaluate.sources`):
 
 (a) a class folder ``root/<class>/**/<image>`` (PNG, JPEG, DICOM, NIfTI; hidden files skipped), as
-    :func:`radsynth.generators.data.scan_class_folder`; a class sub-folder that is itself a radsynth output
+    :func:`radsynth.generators.common.data.scan_class_folder`; a class sub-folder that is itself a radsynth output
     folder (``<class>/manifest.parquet`` + ``<class>/images/``) contributes the manifest's image rows only;
 (b) a CSV/Parquet manifest: a ``path`` column (relative to the manifest's folder, or absolute), optionally
     ``class`` (or ``label``) and ``patient``; other columns are image attributes. Without a class column the
@@ -19,7 +19,7 @@ A set is loaded from one of (entries found by :mod:`radsynth.evaluate.sources`):
 
 Group ids (``patients``), used to keep a patient's images together in splits and bootstraps, come from a
 ``patient`` column (or a radsynth ``subject``); otherwise, for real sets, from the file name
-(:func:`radsynth.generators.data.patient_id`, Kermany et al. 2018 naming), and for synthetic sets the
+(:func:`radsynth.generators.common.data.patient_id`, Kermany et al. 2018 naming), and for synthetic sets the
 file's path relative to the source without its suffix (every synthetic image its own group).
 Byte-identical files (same sha256) share one group whatever their names say (:func:`merge_duplicate_groups`).
 
@@ -37,9 +37,9 @@ always: convert it to NIfTI); images (slices) smaller than the evaluation size a
 upsampling would hide or invent detail (compare the resolution caveats of Fréchet-distance evaluation,
 Heusel et al. 2017, arXiv:1706.08500);
 the modality (DICOM (0008,0060), else the manifest ``modality`` column) must be one per set.
-Pixels are read with :func:`~radsynth.generators.data.read_image` (volumes: per-volume scaling, see
+Pixels are read with :func:`~radsynth.generators.common.data.read_image` (volumes: per-volume scaling, see
 :mod:`radsynth.evaluate.slicing`) and centre-cropped and resized to a square with
-:func:`~radsynth.generators.data.resize_image`.
+:func:`~radsynth.generators.common.data.resize_image`.
 
 The fingerprint is sha256 over the sorted (path relative to the source, for a slice followed by the
 canonical slice spec and slice index, file sha256, lower-case class name) triples, so it identifies the data
@@ -63,8 +63,8 @@ from radsynth.evaluate.slicing import SliceSpec, VolumeGeometry, bids_subject, p
 from radsynth.evaluate.slicing import volume_slices
 from radsynth.evaluate.sources import ACCEPTED as _ACCEPTED
 from radsynth.evaluate.sources import FORMATS_2D, Entry, collect, norm_modality, rel_path, select_sequence
-from radsynth.generators.data import IMAGE_SUFFIXES, _is_image, patient_id, read_image, resize_image
-from radsynth.generators.data import _stem as _strip_suffix
+from radsynth.generators.common.data import IMAGE_SUFFIXES, _is_image, patient_id, read_image, resize_image
+from radsynth.generators.common.data import _stem as _strip_suffix
 from radsynth.io.atomic import sha256_file
 
 ROLES = ("real", "synthetic", "test")

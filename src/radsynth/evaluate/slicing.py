@@ -288,7 +288,7 @@ def load_volume(path: str | os.PathLike[str], field: str = "--real",
     the file can hold is refused before allocating)."""
     from nibabel.orientations import apply_orientation
 
-    from radsynth.generators.data import _minmax
+    from radsynth.generators.common.data import _minmax
     from radsynth.io.nifti import read_nifti
 
     p = Path(path)
@@ -345,7 +345,7 @@ def bids_subject(path: str | os.PathLike[str]) -> str | None:
 def file_sequence(path: str | os.PathLike[str]) -> str | None:
     """The BIDS-style suffix of a BIDS-style file name (``sub-01_T1w.nii.gz`` -> ``T1w``), else None: only names
     that start with ``sub-<label>_`` count, so ``10_no.jpg`` or ``scan_ct.png`` record no sequence."""
-    from radsynth.generators.data import _stem
+    from radsynth.generators.common.data import _stem
 
     stem = _stem(Path(path).name)
     if not _BIDS_SUBJECT.match(stem):

@@ -22,7 +22,7 @@ from typing import Any
 
 from radsynth.core.errors import RadsynthInputError
 from radsynth.evaluate.slicing import file_sequence, is_label_map
-from radsynth.generators.data import INGEST_FILE_COLUMNS, MANIFEST_SUFFIXES, _is_image, is_ingest_manifest
+from radsynth.generators.common.data import INGEST_FILE_COLUMNS, MANIFEST_SUFFIXES, _is_image, is_ingest_manifest
 
 _BIDS_DIR = re.compile(r"^sub-[A-Za-z0-9]+$")
 #: Radsynth manifest formats that can hold a 2D image (NIfTI/DICOM are checked per file).

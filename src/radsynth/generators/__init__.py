@@ -1,14 +1,27 @@
-"""Learned generators: diffusion models trained on a site's own images.
+"""Learned generators: diffusion models, latent diffusion, GANs and VAEs trained on a site's own images.
 
-Submodules (import them directly; nothing heavy is imported here):
+One subpackage per model family, one common module they all build on, and the modules that
+dispatch over the families at the top (nothing heavy is imported here; import submodules directly):
 
-* :mod:`.data` -- class-folder datasets, image readers, patient ids and the patient-aware split;
-* :mod:`.ddpm` -- model config and the MONAI ``DiffusionModelUNet`` + noise schedule it builds;
-* :mod:`.samplers` -- DDPM / DDIM (MONAI) and DPM-Solver++ (diffusers) with classifier-free guidance;
-* :mod:`.training` -- the training loop: EMA, autocast, exact-resume checkpoints, wall-clock budget;
-* :mod:`.loop` -- what every training loop shares: input checks, exact-resume state and checkpoints, progress;
-* :mod:`.config_base` -- ``create()`` of the configs (pydantic errors as one RadsynthInputError);
-* :mod:`.sampling_common` -- argument checks and the decode loop of the ``sample`` functions;
+* :mod:`.common` -- what every family shares and that imports no family: the training-loop helpers
+  (:mod:`.common.loop`), :class:`~.common.train_config.TrainConfig` / ``TrainResult``, exact-resume
+  checkpoints (:mod:`.common.checkpoint`), EMA, ``create()`` of the configs (:mod:`.common.config_base`),
+  the argument checks and decode loop of the ``sample`` functions (:mod:`.common.sampling_common`) and the
+  datasets (:mod:`.common.data`: class folders, manifests, image readers, the patient-aware split);
+* :mod:`.diffusion` -- pixel-space DDPM: config and MONAI U-Net (:mod:`.diffusion.ddpm`), its training
+  loop (:mod:`.diffusion.training`), DDPM / DDIM / DPM-Solver++ samplers with classifier-free guidance
+  (:mod:`.diffusion.samplers`);
+* :mod:`.latent_diffusion` -- KL autoencoder (:mod:`.latent_diffusion.autoencoder_kl`) and the latent
+  diffusion model on top of it (:mod:`.latent_diffusion.ldm`; uses :mod:`.diffusion`, one way);
+* :mod:`.gan` -- conditional WGAN-GP (:mod:`.gan.gan`, :mod:`.gan.gan_training`);
+* :mod:`.vae` -- conditional VAE (:mod:`.vae.vae`, :mod:`.vae.vae_training`);
+* :mod:`.archs` -- the registry of architectures (``--arch``) and the contract each family keeps;
 * :mod:`.model_dir` -- the model folder (config.json, weights.safetensors, model_card.md);
-* :mod:`.cli` -- the ``radsynth train`` / ``radsynth sample`` implementations.
+* :mod:`.zoo` -- find, describe and export model folders;
+* :mod:`.prompts` -- attribute prompts ("chest x-ray, pneumonia, AP") -> the conditions a model accepts;
+* :mod:`.cli` -- the ``radsynth train`` / ``radsynth sample`` implementations;
+* :mod:`.cohort_generator` -- a model folder as the ``learned-2d`` / ``ddpm-2d`` cohort generator.
+
+Imports run one way: the top-level modules -> families -> :mod:`.common`; a family never imports
+another, except latent diffusion -> diffusion.
 """

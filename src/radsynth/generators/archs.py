@@ -23,7 +23,7 @@ and two more functions that live where their algorithm lives (the training loop'
 module never imports its own trainer or sampler back (imports run one way):
 
 ``train_model(cfg, tcfg, x_train, y_train, checkpoint_dir, ...)``  (:func:`arch_trainer`)
-    training with exact resume, returning :class:`radsynth.generators.training.TrainResult`.
+    training with exact resume, returning :class:`radsynth.generators.common.train_config.TrainResult`.
 ``sample(net, cfg, labels, n=, seed=, ...)`` and, with sampling options,
 ``resolve_sampling_steps(cfg, sampler, steps)``  (:func:`arch_sampler`)
     float32 ``(n, H, W)`` images in [-1, 1], bit-identical for the same arguments.
@@ -41,24 +41,24 @@ from radsynth.core.errors import RadsynthInputError
 
 #: architecture -> module (pixel DDPM, latent diffusion, WGAN-GP, conditional VAE)
 ARCH_MODULES: dict[str, str] = {
-    "ddpm": "radsynth.generators.ddpm",
-    "ldm": "radsynth.generators.ldm",
-    "gan": "radsynth.generators.gan",
-    "vae": "radsynth.generators.vae",
+    "ddpm": "radsynth.generators.diffusion.ddpm",
+    "ldm": "radsynth.generators.latent_diffusion.ldm",
+    "gan": "radsynth.generators.gan.gan",
+    "vae": "radsynth.generators.vae.vae",
 }
 #: architecture -> module defining ``train_model``
 ARCH_TRAINERS: dict[str, str] = {
-    "ddpm": "radsynth.generators.training",
-    "ldm": "radsynth.generators.ldm",
-    "gan": "radsynth.generators.gan_training",
-    "vae": "radsynth.generators.vae_training",
+    "ddpm": "radsynth.generators.diffusion.training",
+    "ldm": "radsynth.generators.latent_diffusion.ldm",
+    "gan": "radsynth.generators.gan.gan_training",
+    "vae": "radsynth.generators.vae.vae_training",
 }
 #: architecture -> module defining ``sample`` (and ``resolve_sampling_steps`` where sampling options apply)
 ARCH_SAMPLERS: dict[str, str] = {
-    "ddpm": "radsynth.generators.samplers",
-    "ldm": "radsynth.generators.ldm",
-    "gan": "radsynth.generators.gan",
-    "vae": "radsynth.generators.vae",
+    "ddpm": "radsynth.generators.diffusion.samplers",
+    "ldm": "radsynth.generators.latent_diffusion.ldm",
+    "gan": "radsynth.generators.gan.gan",
+    "vae": "radsynth.generators.vae.vae",
 }
 ARCHITECTURES: tuple[str, ...] = tuple(ARCH_MODULES)
 ARCH_TITLES: dict[str, str] = {

@@ -1,4 +1,4 @@
-"""Implementations of ``radsynth train`` and ``radsynth sample``.
+"""Implementations of ``radsynth train``, ``radsynth sample`` and ``radsynth inpaint``.
 
 :mod:`radsynth.cli.main` registers thin Typer commands that call :func:`train_command`
 and :func:`sample_command`. All argument and input checks that need no torch run
@@ -81,11 +81,11 @@ def train_command(
 ) -> Path:
     """Validate inputs, read and split the data by patient, train (or resume), write the model folder.
 
-    ``data``: a class folder or a CSV/Parquet manifest (:func:`radsynth.generators.data.scan_data`).
+    ``data``: a class folder or a CSV/Parquet manifest (:func:`radsynth.generators.common.data.scan_data`).
     ``attributes``: comma-separated manifest columns to condition on besides the class (``--arch ddpm``).
     """
     from radsynth.generators.archs import ARCHITECTURES, arch_module, arch_trainer
-    from radsynth.generators.data import patient_split, scan_data
+    from radsynth.generators.common.data import patient_split, scan_data
     from radsynth.generators.model_dir import CHECKPOINT_DIR, CONFIG_FILE
 
     if arch not in ARCHITECTURES:
@@ -121,7 +121,8 @@ def train_command(
         raise RadsynthInputError("--threads", threads, "a positive number of CPU threads")
     out = Path(out)
     ckpt = out / CHECKPOINT_DIR
-    from radsynth.generators.training import TrainConfig, has_checkpoint
+    from radsynth.generators.common.checkpoint import has_checkpoint
+    from radsynth.generators.common.train_config import TrainConfig
 
     if resume and not has_checkpoint(ckpt) and not any(has_checkpoint(p) for p in ckpt.glob("*")):
         raise RadsynthInputError("--resume", str(out), "an --out folder holding a checkpoint/ from an earlier run",
@@ -153,7 +154,7 @@ def train_command(
                        precision=precision)  # type: ignore[arg-type]
     train_idx, val_idx = patient_split([it.patient for it in ds.items], val_fraction, seed)
 
-    from radsynth.generators.data import load_images
+    from radsynth.generators.common.data import load_images
     from radsynth.io.atomic import sha256_file
 
     import numpy as np
@@ -237,6 +238,7 @@ def sample_command(
     out: Path,
     label: str | None = None,
     attribute: list[str] | None = None,
+    prompt: str | None = None,
     guidance: float | None = None,
     steps: int | None = None,
     sampler: str | None = None,
@@ -252,14 +254,26 @@ def sample_command(
     """Sample ``n`` images into ``out/images/*.png`` (16-bit, marked synthetic) + ``out/manifest.parquet``.
 
     Conditional models: ``label`` picks the class; without it the classes take
-    turns (image i gets class ``i % n_classes``).
+    turns (image i gets class ``i % n_classes``). ``prompt`` (instead of ``label`` / ``attribute``), e.g.
+    ``"chest x-ray, pneumonia"``, is read into them by :mod:`radsynth.generators.prompts`.
     """
     from radsynth.generators.archs import arch_module, arch_sampler
     from radsynth.generators.model_dir import read_model_config
     from radsynth.generators.zoo import resolve_model
 
-    model = resolve_model(model, "--model", generator=True).path  # a zoo name (e.g. cxr-ddpm-64) or a folder
+    entry = resolve_model(model, "--model", generator=True)  # a zoo name (e.g. cxr-ddpm-64) or a folder
+    model = entry.path
     cfg, doc = read_model_config(model)
+    if prompt is not None:
+        if label is not None or attribute:
+            raise RadsynthInputError("--prompt", prompt, "either --prompt or --label / --attribute, not both")
+        from radsynth.generators.prompts import ModelCapabilities, parse_prompt, resolve_conditions
+
+        caps = ModelCapabilities.from_config(doc, entry.name)
+        asked_for = resolve_conditions(parse_prompt(prompt, caps, field="--prompt"), caps, field="--prompt")
+        for written, read in asked_for.corrections:
+            echo(f"prompt: read {written!r} as {read!r}")
+        label, attribute = asked_for.label, asked_for.attribute_options()
     mod = arch_module(cfg.arch, "--model arch")
     opts = getattr(mod, "SAMPLING_OPTIONS", ())
     if n < 1:
@@ -273,7 +287,7 @@ def sample_command(
     if not guidance >= 0:
         raise RadsynthInputError("--guidance", guidance, "a number >= 0 (1 = conditional model, no extra guidance)")
     if "sampler" in opts:
-        from radsynth.generators.samplers import model_sampler
+        from radsynth.generators.diffusion.samplers import model_sampler
 
         sampler, steps = model_sampler(doc, sampler, steps)  # the model's measured defaults when not given
         n_steps: int | None = arch_sampler(cfg.arch).resolve_sampling_steps(cfg, sampler, steps)
@@ -340,6 +354,7 @@ def sample_command(
         "precision": precision,
         "label": label,
         **({"attributes": asked} if asked else {}),
+        **({"prompt": prompt} if prompt is not None else {}),
     }
     rows = []
     width = max(5, len(str(n - 1)))
@@ -383,4 +398,146 @@ def sample_command(
     how = f"{sampler}, {n_steps} steps, guidance {guidance}" if n_steps else "one network pass"
     echo(f"sampled {n} images ({how}) in {dt:.1f} s -> {out}/images, "
          f"manifest {out / 'manifest.parquet'}")
+    return out
+
+
+def inpaint_command(
+    *,
+    model: Path,
+    image: Path,
+    out: Path,
+    label: str,
+    mask: Path | None = None,
+    region: str | None = None,
+    seed: int = 0,
+    guidance: float | None = None,
+    steps: int | None = None,
+    jump_length: int | None = None,
+    jump_n_sample: int | None = None,
+    precision: str = "fp32",
+    device: str | None = None,
+    threads: int | None = None,
+    progress: bool = True,
+    watermark: bool = True,
+    echo: Any = print,
+) -> Path:
+    """Inpaint ``image`` inside ``mask`` / ``region`` toward class ``label``; write the marked result into ``out``
+    (RePaint, :mod:`radsynth.generators.diffusion.inpaint`: outputs, masks and marking described there).
+
+    Every input check runs before anything is written or torch is imported. Returns ``out``.
+    """
+    import numpy as np
+
+    from radsynth.generators.diffusion import repaint as rp
+    from radsynth.generators.diffusion.inpaint import (inpaint_array, paste_full_resolution, prepare_input,
+                                                       read_input_pixels, read_mask_file)
+    from radsynth.generators.model_dir import read_model_config
+    from radsynth.generators.zoo import resolve_model
+
+    entry = resolve_model(model, "--model", generator=True)
+    cfg, doc = read_model_config(entry.path)
+    if cfg.arch != "ddpm" or getattr(cfg, "spatial_dims", 2) != 2:
+        raise RadsynthInputError("--model", entry.name, "a 2D pixel-space ddpm model (e.g. cxr-ddpm-64)")
+    if not cfg.classes:
+        raise RadsynthInputError("--model", entry.name, "a class-conditional ddpm (its config lists classes)")
+    li = cfg.label_index(label)
+    guidance = rp.DEFAULT_GUIDANCE if guidance is None else guidance
+    steps = rp.DEFAULT_STEPS if steps is None else steps
+    jump_length = rp.DEFAULT_JUMP_LENGTH if jump_length is None else jump_length
+    jump_n_sample = rp.DEFAULT_JUMP_N_SAMPLE if jump_n_sample is None else jump_n_sample
+    rp.check_repaint_args(cfg, steps, jump_length, jump_n_sample, guidance)
+    if precision not in ("bf16", "fp32"):
+        raise RadsynthInputError("--precision", precision, "bf16, fp32")
+    pixels, scale = read_input_pixels(Path(image))
+    mask_arr = read_mask_file(Path(mask)) if mask is not None else None
+    inp = prepare_input(pixels, scale, cfg.image_size, mask=mask_arr, region=region)
+    if cfg.attributes:  # class given, every attribute left "unknown"
+        li = cfg.condition_index([li] + [None] * len(cfg.attributes))
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise RadsynthInputError("--out", str(out), "a new or empty folder")
+    dev = _device(device)
+    _set_threads(threads)
+
+    import torch
+
+    from radsynth import __version__
+    from radsynth.core.records import Provenance, config_hash
+    from radsynth.generators.model_dir import load_model
+    from radsynth.io.atomic import sha256_file
+    from radsynth.io.manifest import manifest_row, write_manifest
+    from radsynth.io.png import _save as save_png  # 8/16-bit writer with the synthetic marking
+    from radsynth.provenance import watermark as wm
+    from radsynth.provenance.audit import log_action
+    from radsynth.provenance.signing import sign_dataset
+
+    t0 = time.perf_counter()
+    _, net, _ = load_model(entry.path, device=dev)
+    out64 = inpaint_array(net, cfg, inp, li, seed=seed, steps=steps, jump_length=jump_length,
+                          jump_n_sample=jump_n_sample, guidance=guidance, precision=precision, device=dev,
+                          progress=progress)
+    full = paste_full_resolution(inp, out64)
+    dt = time.perf_counter() - t0
+    cls = cfg.classes[cfg.label_index(label)]
+    run_cfg = {
+        "task": "inpaint",
+        "method": "RePaint (Lugmayr et al. 2022, arXiv:2201.09865)",
+        "model_weights_sha256": doc["weights_sha256"],
+        "model": doc["model"],
+        "training_data_fingerprint": doc["data"]["fingerprint_sha256"],
+        "input": {"file": Path(image).name, "sha256": sha256_file(Path(image)), "shape": list(pixels.shape),
+                  "bit_depth": 8 if scale == 255 else 16, "crop_top_left_side_px": list(inp.crop)},
+        "mask": inp.mask_source | ({"file": Path(mask).name, "sha256": sha256_file(Path(mask))} if mask else {}),
+        "mask_pixels": {"model": int(inp.mask.sum()), "full": int(inp.mask_full.sum())},
+        "label": cls,
+        "steps": int(steps),
+        "jump_length": int(jump_length),
+        "jump_n_sample": int(jump_n_sample),
+        "network_evaluations": rp.network_evaluations(steps, jump_length, jump_n_sample, cfg.num_train_timesteps),
+        "guidance": float(guidance),
+        "precision": precision,
+    }
+    run_id = config_hash(run_cfg | {"seed": seed})[:16]
+    prov = Provenance(generator="radsynth.inpaint.repaint", generator_version=__version__, config=run_cfg, seed=seed,
+                      sampled={"class": cls}, radsynth_version=__version__).to_dict()
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    (out / "masks").mkdir(parents=True, exist_ok=True)
+    wm_rec: dict[str, Any] = {}
+
+    def mark(img01: np.ndarray, m: np.ndarray) -> np.ndarray:
+        """Watermark (payload run_id) kept inside the mask only; float in [0, 1] -> same."""
+        if not watermark or min(img01.shape) < wm.WatermarkConfig().tile:
+            return img01
+        marked, rec = wm.embed_watermark(img01 * 2.0 - 1.0, run_id)
+        wm_rec.update({"scheme": rec.scheme, "payload": rec.payload, "key_id": rec.key_id, "region": "mask only"})
+        return np.where(m, np.clip((marked + 1.0) / 2.0, 0.0, 1.0), img01)
+
+    f64 = mark((out64.astype(np.float64) + 1.0) / 2.0, inp.mask)
+    out64_px = np.where(inp.mask, np.rint(f64 * 65535), np.rint((inp.image.astype(np.float64) + 1.0) / 2.0 * 65535))
+    ffull = mark(full.astype(np.float64) / scale, inp.mask_full)
+    full_px = np.where(inp.mask_full, np.rint(ffull * scale).astype(full.dtype), pixels)  # outside: the file's bytes
+    if wm_rec:
+        prov["watermark"] = wm_rec
+    desc = f"inpainted ({cls}) inside a mask; pixels outside the mask are the real input"
+    rows = []
+    files = [("images/inpainted.png", full_px, "image", desc + f", {pixels.shape[1]}x{pixels.shape[0]}"),
+             ("images/inpainted-64.png", out64_px.astype(np.uint16), "image", desc + f", {cfg.image_size} px model canvas"),
+             ("masks/mask.png", np.where(inp.mask_full, 255, 0).astype(np.uint8), "mask", "label mask of the inpainted region"),
+             ("masks/mask-64.png", np.where(inp.mask, 255, 0).astype(np.uint8), "mask", "label mask, model canvas")]
+    for rel, px, kind, d in files:
+        save_png(out / rel, px, prov, d)
+        rows.append(manifest_row(out, out / rel, subject="inpaint-0", kind=kind, format="png", provenance=prov,
+                                 labels={c.lower(): c == cls for c in cfg.classes},
+                                 attributes={"class": cls, "task": "inpaint", "guidance": float(guidance)}))
+    write_manifest(out / "manifest.parquet", rows)
+    run_doc = run_cfg | {"seed": seed, "run_id": run_id, "torch_threads": torch.get_num_threads(),
+                         "torch": torch.__version__, **({"watermark": wm_rec} if wm_rec else {})}
+    (out / "sampling.json").write_text(json.dumps(run_doc, indent=2, sort_keys=True) + "\n")
+    sums = sign_dataset(out)
+    log_action("inpaint", config_hash=config_hash(run_cfg),
+               inputs={"task": "inpaint", "model_weights_sha256": doc["weights_sha256"],
+                       "image_sha256": run_cfg["input"]["sha256"]},
+               outputs={"folder": str(out.resolve()), "SHA256SUMS": sha256_file(sums)})
+    echo(f"inpainted {int(inp.mask_full.sum())} px toward {cls} ({steps} steps, jumps {jump_length}x{jump_n_sample}, "
+         f"guidance {guidance}) in {dt:.1f} s -> {out}/images/inpainted.png, mask {out}/masks/mask.png")
     return out

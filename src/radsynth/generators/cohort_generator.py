@@ -174,7 +174,7 @@ class LearnedCohortGenerator:
 
     def _sampler_steps(self) -> tuple[str, int | None]:
         """(sampler, steps asked) of a diffusion model: the spec's, else the model's measured defaults."""
-        from radsynth.generators.samplers import model_sampler
+        from radsynth.generators.diffusion.samplers import model_sampler
 
         return model_sampler(self._model_entry.config, self.config.sampler, self.config.steps)
 

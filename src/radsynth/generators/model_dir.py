@@ -3,11 +3,13 @@
 Layout::
 
     MODEL_DIR/
-      config.json            format, model config (an architecture's config), training settings, data summary
+      config.json            format, model config (an architecture's config), training settings, data summary;
+                             optional "subject": {"modality": "DX", "body_part": "CHEST"} (DICOM codes: what the
+                             images are, checked by attribute prompts, radsynth.generators.prompts)
       weights.safetensors    EMA weights of the sampling network(s)
       model_card.md          data fingerprint, images per class, steps, wall time, hardware, curve
       training_files.json    every training/validation file: path, class, patient, split, sha256
-      checkpoint/            full training state for --resume (see radsynth.generators.training)
+      checkpoint/            full training state for --resume (see radsynth.generators.common.checkpoint)
 
 The data fingerprint is the sha256 of the sorted lines ``"<relative path>\\t<sha256>\\n"``
 of the training-split files; it changes if any training file is added, removed or edited.

@@ -11,7 +11,8 @@ An explicit path to a model folder is always accepted as well. Each model has a
 *kind*: ``generator`` (a DDPM, LDM, GAN or VAE written by ``radsynth train``, usable for
 sampling and as the ``learned-2d`` cohort generator), ``classifier`` (e.g. the shipped
 ``cxr-classifier-64`` reference judge), ``encoder`` (e.g. the shipped ``cxr-encoder-64``
-feature encoder for FID / KID / PRDC) or ``unknown``.
+feature encoder for FID / KID / PRDC), ``enhancer`` (e.g. the shipped ``ct-denoiser-ld``
+low-dose CT denoiser, ``radsynth denoise``) or ``unknown``.
 
 Nothing here imports torch: parameter counts come from the safetensors header.
 """
@@ -40,6 +41,7 @@ EXPORT_FORMAT = "radsynth.model-export/1"
 from radsynth.generators.archs import GENERATOR_FORMATS  # noqa: E402 - no torch import
 CLASSIFIER_FORMATS = ("radsynth-reference-classifier/1",)
 ENCODER_FORMATS = ("radsynth-feature-encoder/1",)
+ENHANCER_FORMATS = ("radsynth-ct-denoiser/1",)  # image-to-image models (generators/enhancement)
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,9 @@ def describe_model(path: Path, source: str = "path") -> ModelEntry:
     elif fmt in ENCODER_FORMATS:
         kind, arch = "encoder", str(doc.get("network", "?"))
         size, classes = doc.get("image_size"), ()
+        fp = _card_fingerprint(path)
+    elif fmt in ENHANCER_FORMATS:
+        kind, arch, size, classes = "enhancer", str(doc.get("network", "?")), None, ()
         fp = _card_fingerprint(path)
     else:
         kind, arch, size, classes, fp = "unknown", str(doc.get("arch", "?")), doc.get("image_size"), (), None

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from radsynth.generators.data import patient_id
+from radsynth.generators.common.data import patient_id
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ Output ``DIR``::
 read it as a class folder, taking the patient ids from the manifest (patient-aware splits).
 
 Patients: DICOM PatientID, else the labels CSV ``patient``, else the file-name patterns of
-:func:`radsynth.generators.data.patient_id`, else the file's stem (own patient); every id is replaced by
+:func:`radsynth.generators.common.data.patient_id`, else the file's stem (own patient); every id is replaced by
 :meth:`Deidentifier.pseudonym` (HMAC-SHA256 of the secret key: stable across runs with the same key). Real ids
 and source file names are never written into DIR: skipped files are reported by their sha256 there and by
 path on stderr only. Duplicates (same decoded pixels, or the same raw DICOM pixel data) keep the first file

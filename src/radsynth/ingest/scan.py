@@ -1,7 +1,7 @@
 """Find the source images of ``radsynth ingest`` and their classes (class folders or a labels CSV).
 
 Layout without ``--labels``: ``SRC/<class>/**/<file>``, as
-:func:`radsynth.generators.data.scan_class_folder` (images directly in ``SRC`` form one class named after
+:func:`radsynth.generators.common.data.scan_class_folder` (images directly in ``SRC`` form one class named after
 ``SRC`` when there are no class folders; beside class folders they are skipped). With ``--labels``: a CSV
 with columns ``path`` (relative to ``SRC``) and ``class``, optional ``patient`` and ``modality``; every other
 column is an image attribute; files of ``SRC`` not listed are skipped.

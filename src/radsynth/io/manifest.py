@@ -1,6 +1,8 @@
 """The dataset manifest: one row per output file, as Parquet with an explicit schema.
 
-Columns, in order: :data:`MANIFEST_COLUMNS` (fixed types), then one bool column
+Columns, in order: :data:`MANIFEST_COLUMNS` (fixed types), then the :data:`SESSION_COLUMNS`
+``session`` (BIDS session id, e.g. ``ses-t060``) and ``time_days`` (days since the subject's first
+session) when any row has them (longitudinal cohorts; other manifests are unchanged), then one bool column
 ``label_<name>`` per subject-level label and one ``attr_<name>`` column per
 attribute (float64 when every value is a number, else string), each group
 sorted by name. Rows are sorted by (subject, path). A DICOM series gives one
@@ -33,7 +35,7 @@ from radsynth.core.errors import RadsynthInputError
 from radsynth.io.atomic import atomic_write_bytes, sha256_file
 
 KINDS = ("image", "mask", "dicom_series", "dicom_seg", "preview", "metadata", "sidecar")
-FORMATS = ("nifti", "dicom", "png", "json")
+FORMATS = ("nifti", "dicom", "png", "json", "tsv")
 
 #: Fixed leading columns and their Arrow types.
 MANIFEST_SCHEMA = pa.schema(
@@ -55,6 +57,9 @@ MANIFEST_SCHEMA = pa.schema(
     ]
 )
 MANIFEST_COLUMNS: tuple[str, ...] = tuple(MANIFEST_SCHEMA.names)
+#: Optional columns of longitudinal cohorts, written only when a row has a value for them.
+SESSION_SCHEMA = pa.schema([pa.field("session", pa.string()), pa.field("time_days", pa.float64())])
+SESSION_COLUMNS: tuple[str, ...] = tuple(SESSION_SCHEMA.names)
 _REQUIRED = ("subject", "path", "kind", "format", "sha256")
 
 
@@ -123,10 +128,11 @@ def _flatten(row: dict[str, Any], index: int) -> dict[str, Any]:
         raise RadsynthInputError(f"rows[{index}].path", path, "a relative POSIX path inside the output folder")
     flat["path"] = pp.as_posix()
     flat.setdefault("id", row_id(str(flat["subject"]), flat["path"]))
-    unknown = [k for k in flat if k not in MANIFEST_COLUMNS and not k.startswith(("label_", "attr_"))]
+    known = MANIFEST_COLUMNS + SESSION_COLUMNS
+    unknown = [k for k in flat if k not in known and not k.startswith(("label_", "attr_"))]
     if unknown:
         raise RadsynthInputError(
-            f"rows[{index}] keys", sorted(unknown), f"{', '.join(MANIFEST_COLUMNS)}, label_<name>, attr_<name>"
+            f"rows[{index}] keys", sorted(unknown), f"{', '.join(known)}, label_<name>, attr_<name>"
         )
     return flat
 
@@ -174,6 +180,13 @@ def manifest_table(rows: Sequence[dict[str, Any]]) -> pa.Table:
             values = [None if v is None else int(v) for v in values]
         else:
             values = [None if v is None else str(v) for v in values]
+        arrays.append(pa.array(values, type=field.type))
+        fields.append(field)
+    for field in SESSION_SCHEMA:
+        values = [r.get(field.name) for r in flat]
+        if all(v is None for v in values):
+            continue
+        values = [None if v is None else (float(v) if field.type == pa.float64() else str(v)) for v in values]
         arrays.append(pa.array(values, type=field.type))
         fields.append(field)
     for name in label_cols:

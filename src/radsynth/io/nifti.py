@@ -17,7 +17,9 @@ Sidecar: :func:`write_nifti` also writes ``<name>.json`` next to the image
 (:func:`sidecar_path`; BIDS-style JSON sidecar, ``sidecar=True`` by default) with
 ``"SyntheticData": true``, the generator, its version, config hash, seed, the
 synthetic note, the IPTC digital source type and the description, so tools that
-never open the header (BIDS validators, file browsers) still see what it is. It is
+never open the header (BIDS validators, file browsers) still see what it is; for a
+session of a longitudinal subject also ``Session``, ``TimeDays`` and that timepoint's
+``Measurements`` (e.g. target and painted tumour-core volume). It is
 canonical JSON (sorted keys), written atomically *before* the image so that an image
 never exists without its sidecar.
 
@@ -42,7 +44,7 @@ from nibabel import nifti1
 
 from radsynth.core.errors import RadsynthInputError
 from radsynth.core.records import canonical_json
-from radsynth.io import SYNTHETIC_NOTE, digital_source_type, synthetic_marking
+from radsynth.io import digital_source_type, synthetic_marking
 from radsynth.io.atomic import atomic_write_bytes
 
 #: gzip level: 1 like nibabel's default (fastest; ~0.6 s for a 1 mm head in float32).
@@ -193,9 +195,14 @@ def sidecar_path(path: str | os.PathLike[str]) -> Path:
 def sidecar_dict(provenance: dict[str, Any] | None, description: str = "", intent: str | None = None) -> dict[str, Any]:
     """Content of the JSON sidecar (see the module docstring)."""
     m = synthetic_marking(provenance)
+    session = (provenance or {}).get("session")
+    extra = {} if not isinstance(session, dict) else {  # one timepoint of a longitudinal subject
+        "Session": session.get("session"), "TimeDays": session.get("time_days"),
+        "Measurements": session.get("measurements", {})}
     return {
+        **extra,
         "SyntheticData": True,
-        "Note": SYNTHETIC_NOTE,
+        "Note": m["note"],
         "Description": description,
         "DigitalSourceType": digital_source_type(provenance),
         "Generator": m["generator"],

@@ -46,7 +46,9 @@ from radsynth.core.errors import RadsynthInputError
 from radsynth.core.records import canonical_json
 from radsynth.io import (
     RADSYNTH_VERSION,
+    DERIVED_NOTE,
     SYNTHETIC_NOTE,
+    derived_from_real,
     digital_source_type,
     synthetic_marking,
 )
@@ -174,8 +176,9 @@ def xmp_packet(provenance: dict[str, Any] | None, description: str) -> str:
 
 def _text_chunks(provenance: dict[str, Any] | None, description: str) -> PngImagePlugin.PngInfo:
     info = PngImagePlugin.PngInfo()
-    note = SYNTHETIC_NOTE if not description else f"{SYNTHETIC_NOTE}. {description}"
-    for key, value in (("Software", f"radsynth {RADSYNTH_VERSION}"), ("Description", note), ("Comment", SYNTHETIC_NOTE)):
+    base = DERIVED_NOTE if derived_from_real(provenance) else SYNTHETIC_NOTE  # a real image edited by a model
+    note = base if not description else f"{base}. {description}"
+    for key, value in (("Software", f"radsynth {RADSYNTH_VERSION}"), ("Description", note), ("Comment", base)):
         try:
             value.encode("latin-1")
         except UnicodeEncodeError:
@@ -272,7 +275,8 @@ def read_png_marking(path: str | os.PathLike[str]) -> dict[str, Any]:
                 res["digital_source_type"] = value[i + len(marker) + 1:j] if q in "\"'" and j > 0 else None
         elif key in ("Software", "Description", "Comment"):
             res[key.lower()] = value
-    res["label_mask"] = bool(res["description"] and f"{SYNTHETIC_NOTE}. label mask" in res["description"])
+    res["label_mask"] = bool(res["description"] and any(f"{n}. label mask" in res["description"]
+                                                          for n in (SYNTHETIC_NOTE, DERIVED_NOTE)))
     return res
 
 

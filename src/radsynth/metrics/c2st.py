@@ -33,7 +33,7 @@ Procedure (:class:`C2ST`): the larger set is subsampled (seeded) to the size of 
 smaller one; samples are split into ``folds`` stratified, group-aware folds (all
 images of one patient in one fold; :func:`stratified_group_folds`); for every fold
 the remaining folds are split again by patient into training and validation parts
-(:func:`radsynth.generators.data.patient_split` per class; validation picks the best
+(:func:`radsynth.generators.common.data.patient_split` per class; validation picks the best
 epoch); the judge is :func:`radsynth.metrics.classifier.train_classifier` with class
 names ``("real", "synthetic")``; out-of-fold ``p(synthetic)`` of every sample is
 pooled into one AUC with a stratified percentile-bootstrap CI
@@ -162,10 +162,10 @@ def fold_splits(
     """``(train, val, test)`` index arrays per fold; no group shared between any two parts.
 
     ``test`` is fold ``f`` of :func:`stratified_group_folds`; the rest is split per class by
-    :func:`radsynth.generators.data.patient_split` (``val_fraction`` of that class's groups,
+    :func:`radsynth.generators.common.data.patient_split` (``val_fraction`` of that class's groups,
     at least one) into ``train`` and ``val``, so each part holds both classes.
     """
-    from radsynth.generators.data import patient_split
+    from radsynth.generators.common.data import patient_split
 
     y = np.asarray(labels).ravel().astype(np.int64)
     g = _as_groups(groups, y.size, "groups")
@@ -429,7 +429,7 @@ class C2ST:
         Expect AUC 0.5 within the CI. ``real_index`` / ``synthetic_index`` of the result
         index into ``real`` (the first and the second half).
         """
-        from radsynth.generators.data import patient_split
+        from radsynth.generators.common.data import patient_split
 
         _check_array(real, "real")
         g = _as_groups(groups, len(real), "real_groups")

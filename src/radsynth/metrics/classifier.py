@@ -5,7 +5,7 @@ for (issue #3), and utility / classifier two-sample tests (issue #4). The networ
 MONAI's residual ``Classifier`` (a ``Regressor`` with a class head; Cardoso et al.,
 MONAI, arXiv:2211.02701). Input: grey 2D images, float in [0, 1], ``(N, H, W)``;
 each image is centre-cropped to square and resized to ``image_size`` (as
-:mod:`radsynth.generators.data` does), min-max scaled per image, then standardised
+:mod:`radsynth.generators.common.data` does), min-max scaled per image, then standardised
 with the config's ``norm_mean`` / ``norm_std``.
 
 Determinism: weight initialisation uses a forked torch RNG seeded from ``seed``;
@@ -120,7 +120,7 @@ def prepare_images(images: np.ndarray, cfg: ClassifierConfig, field_name: str = 
             "Map generator output in [-1, 1] with (x + 1) / 2; 8-bit images with x / 255.",
         )
     if a.shape[1:] != (cfg.image_size, cfg.image_size):
-        from radsynth.generators.data import resize_image
+        from radsynth.generators.common.data import resize_image
 
         a = np.stack([resize_image(np.clip(im, 0.0, 1.0), cfg.image_size) for im in a])
     return np.ascontiguousarray(a, dtype=np.float32)

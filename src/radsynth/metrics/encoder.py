@@ -5,9 +5,13 @@ Published FID / KID / PRDC use Inception-v3 pool features of ImageNet photograph
 ImageNet features are a poor fit for grey radiographs. This module provides a small
 encoder trained on real chest X-rays only and shipped with the package
 (``cxr-encoder-64``, trained by ``scripts/train_cxr_encoder.py``; see its
-``MODEL_CARD.md``). :func:`load_encoder` returns a radsynth
+``MODEL_CARD.md``); a second one, ``brain-mri-encoder-64`` (``scripts/train_brain_mri_encoder.py``,
+128-d), does the same for 2D brain MRI slices, trained on the train part of a fixed split of a small real
+slice set whose held-out part (its ``split.csv``) is the only fair reference for it. Every folder under
+``radsynth/data/models`` whose ``config.json`` has this module's format is a shipped encoder
+(:func:`shipped_encoders`). :func:`load_encoder` returns a radsynth
 :class:`~radsynth.metrics.features.Encoder`: grey images ``(N, H, W)`` in [0, 1] ->
-features ``(N, D)`` float64 (D = 256 for the shipped one).
+features ``(N, D)`` float64 (D = 256 for cxr-encoder-64, 128 for brain-mri-encoder-64).
 
 Network. MONAI's 2D ``ResNet`` (He et al., CVPR 2016, arXiv:1512.03385; Cardoso et al.,
 MONAI, arXiv:2211.02701) with basic residual blocks, one block per stage, a 3x3 stride-2
@@ -129,7 +133,7 @@ def _resize_stack(x: np.ndarray, size: int) -> np.ndarray:
     """``(N, H, W)`` in [0, 1] -> float32 ``(N, size, size)``: centre crop + anti-aliased resize (as training data)."""
     if x.shape[1:] == (size, size):
         return np.ascontiguousarray(x, dtype=np.float32)
-    from radsynth.generators.data import resize_image
+    from radsynth.generators.common.data import resize_image
 
     return np.stack([resize_image(im.astype(np.float32), size) for im in x])
 
@@ -138,7 +142,7 @@ class FeatureEncoder:
     """A trained encoder: an :class:`~radsynth.metrics.features.Encoder` with ``save`` / ``load``.
 
     ``encoder(images01)``: grey images ``(N, H, W)`` in [0, 1] (any size >= 8; centre-cropped
-    to square and resized to ``config.image_size`` as in :func:`radsynth.generators.data.resize_image`)
+    to square and resized to ``config.image_size`` as in :func:`radsynth.generators.common.data.resize_image`)
     -> features ``(N, D)`` float64, D = ``config.feature_dim``. Batches of ``batch_size`` images
     on ``num_threads`` torch threads (see module docstring for determinism).
     """
@@ -360,7 +364,7 @@ def train_encoder(
     xv = check_images(val_images, "val_images").astype(np.float32)
     for nm, a in (("images", x), ("val_images", xv)):
         if a.shape[1:] != (s, s):
-            raise RadsynthInputError(nm, f"shape {a.shape}", f"(N, {s}, {s}) (resize with radsynth.generators.data.resize_image)")
+            raise RadsynthInputError(nm, f"shape {a.shape}", f"(N, {s}, {s}) (resize with radsynth.generators.common.data.resize_image)")
     n_cls = len(cfg.class_names)
     supervised = labels is not None and ce_weight > 0
     if supervised:

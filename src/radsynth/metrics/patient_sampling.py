@@ -4,7 +4,7 @@ All by patient (a patient's images are never split); see :mod:`radsynth.metrics.
 the study uses them. A patient's class is the majority label of its images
 (:func:`patient_strata`); fractions are of patients per class, nested for a fixed seed
 (:func:`sample_patient_fraction`); validation takes ``val_fraction`` of each class's patients
-(:func:`split_train_val`, via :func:`radsynth.generators.data.patient_split`); the duplicated
+(:func:`split_train_val`, via :func:`radsynth.generators.common.data.patient_split`); the duplicated
 control repeats indices to a target count (:func:`duplicate_to_count`); seeded class-stratified
 subsets keep class proportions by the largest-remainder rule (:func:`stratified_subset`).
 """
@@ -72,10 +72,10 @@ def split_train_val(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(train, val)`` subsets of ``indices``, whole patients, ``val_fraction`` of each class's patients.
 
-    Uses :func:`radsynth.generators.data.patient_split` per patient class (at least one
+    Uses :func:`radsynth.generators.common.data.patient_split` per patient class (at least one
     validation patient per class when the class has two or more).
     """
-    from radsynth.generators.data import patient_split
+    from radsynth.generators.common.data import patient_split
 
     y = np.asarray(labels).ravel().astype(np.int64)
     g = _check_groups(patients, y.size, "patients")

@@ -308,7 +308,7 @@ class ShortcutTest:
     # ------------------------------------------------------------ input
 
     def _prepare(self, images: Any, labels: Any, groups: Any, masks: Any, name: str):
-        from radsynth.generators.data import resize_image
+        from radsynth.generators.common.data import resize_image
         from radsynth.metrics.classifier import prepare_images
         from radsynth.metrics.patient_bootstrap import _check_groups, _check_images, _check_labels
         from radsynth.metrics.patient_sampling import stratified_subset

@@ -26,7 +26,7 @@ Sampling, all by patient (a patient's images are never split):
   (5 % inside 10 % inside 25 %), which makes learning curves smoother. The fraction is
   one of PATIENTS per class; the image fraction follows from it.
 * validation (:func:`split_train_val`): ``val_fraction`` of the sampled patients of each
-  class, via :func:`radsynth.generators.data.patient_split`. It picks the best epoch and
+  class, via :func:`radsynth.generators.common.data.patient_split`. It picks the best epoch and
   the decision threshold (balanced accuracy). The same real train/validation split is
   used by all arms at a given fraction and seed (paired design); the duplicated arm
   duplicates the training part only.
@@ -140,12 +140,12 @@ class LabelledImages:
 
 
 def load_labelled_images(data: str, image_size: int = 64, *, progress: bool = False) -> LabelledImages:
-    """Read a two-class folder or manifest (:func:`radsynth.generators.data.scan_data`) at ``image_size`` px.
+    """Read a two-class folder or manifest (:func:`radsynth.generators.common.data.scan_data`) at ``image_size`` px.
 
     Labels are the class indices in folder (or manifest) order: ``cxr-pneumonia/train`` gives
-    NORMAL = 0, PNEUMONIA = 1. Patient ids as :func:`radsynth.generators.data.patient_id`.
+    NORMAL = 0, PNEUMONIA = 1. Patient ids as :func:`radsynth.generators.common.data.patient_id`.
     """
-    from radsynth.generators.data import load_images, scan_data
+    from radsynth.generators.common.data import load_images, scan_data
 
     folder = scan_data(data, require_classes=2)
     if len(folder.classes) != 2:

@@ -2,6 +2,9 @@
 
 * :class:`RandomGlioma` / :class:`Glioma`: intra-axial tumour (necrosis 1001,
   enhancing rim 1002, oedema 1003) with mass effect (:class:`MassEffect`).
+* :class:`RandomTumourGrowth` / :class:`TumourGrowth`: Gompertz or exponential tumour volume (mL) over
+  time (days); :class:`RandomGliomaProgression` / :class:`GliomaProgression`: one glioma grown to that
+  volume at each timepoint, mass effect and oedema growing with it.
 * :class:`RandomIschaemicStroke` / :class:`IschaemicStroke`: infarct (1010)
   inside one arterial territory (:func:`territory_mask`).
 
@@ -19,6 +22,7 @@ Label maps are int16, RAS+ canonical, with a 4x4 voxel->world affine (mm).
 """
 
 from radsynth.pathology.glioma import Glioma, RandomGlioma
+from radsynth.pathology.glioma_progression import GliomaProgression, RandomGliomaProgression, ventricle_mass_effect
 from radsynth.pathology.intraparenchymal_haemorrhage import (
     IntraparenchymalHaemorrhage,
     RandomIntraparenchymalHaemorrhage,
@@ -28,11 +32,17 @@ from radsynth.pathology.lobar_consolidation import LobarConsolidation, RandomLob
 from radsynth.pathology.lung_nodule import LungNodule, RandomLungNodule
 from radsynth.pathology.mass_effect import MassEffect, jacobian_determinant
 from radsynth.pathology.pleural_effusion import PleuralEffusion, RandomPleuralEffusion
+from radsynth.pathology.tumour_growth import RandomTumourGrowth, TumourGrowth
 from radsynth.pathology.vascular_territories import TERRITORIES, lobe_of, territory_map, territory_mask
 
 __all__ = [
     "Glioma",
     "RandomGlioma",
+    "GliomaProgression",
+    "RandomGliomaProgression",
+    "ventricle_mass_effect",
+    "TumourGrowth",
+    "RandomTumourGrowth",
     "IschaemicStroke",
     "RandomIschaemicStroke",
     "MassEffect",

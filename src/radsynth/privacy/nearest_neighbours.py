@@ -3,7 +3,7 @@
 Pixel space
 -----------
 Every image (grey, float in [0, 1]) is centre-cropped to square and resized to
-``size`` x ``size`` (:func:`radsynth.generators.data.resize_image`). The distance
+``size`` x ``size`` (:func:`radsynth.generators.common.data.resize_image`). The distance
 between a query image ``q`` and a reference image ``t`` is
 
     d(q, t) = min over integer shifts (dy, dx) in [-s, s]^2 of RMS(z(q_shift) - z(t_centre))
@@ -63,7 +63,7 @@ import numpy as np
 import torch
 
 from radsynth.core.errors import RadsynthInputError
-from radsynth.generators.data import resize_image
+from radsynth.generators.common.data import resize_image
 
 #: tolerance on the [0, 1] range check of input images (float rounding of generator output)
 _RANGE_TOL = 1e-3
@@ -135,7 +135,7 @@ def prepare_images(images01: np.ndarray | Sequence[np.ndarray], size: int = 64, 
 
     ``images01``: an array ``(N, H, W)`` or ``(N, 1, H, W)``, or a sequence of 2D
     arrays of any (possibly different) sizes. Each is centre-cropped to square and
-    resized (anti-aliased) to ``size`` by :func:`radsynth.generators.data.resize_image`.
+    resized (anti-aliased) to ``size`` by :func:`radsynth.generators.common.data.resize_image`.
     Values must be finite and in [0, 1]; generator output in [-1, 1] must be mapped
     with ``(x + 1) / 2`` first.
     """

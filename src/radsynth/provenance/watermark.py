@@ -13,13 +13,17 @@ Scheme ``radsynth-tss-v1`` (tiled spread spectrum):
   errors) -> ``K = 8 (8 + nsym)`` bits, XORed with a keyed scrambling sequence -> signs ``b_k``.
 * **Embedding.** The tile ``P = sqrt(pilot_share) pilot + sqrt(1 - pilot_share) sum_k b_k u_k / sqrt(K)``
   is repeated over the image (periodic, so a crop only shifts it) under an amplitude map
-  (``mask_model``). Default ``ssim``: ``m ~ (2 sigma_x^2 + C2) / (s^2 + median(s^2))`` (``s``: local
-  RMS of the band-passed detail, ``sigma_x``: local standard deviation, ``C2``: SSIM's constant),
-  the amplitudes that buy the most detector response per unit of SSIM lost
-  (:func:`radsynth.provenance.watermark_signal.mask`): the mark goes where the detector hears it
-  (little band texture) and SSIM barely moves (edges, gradients, grey-level headroom). ``texture``:
+  (``mask_model``). Default ``joint``: per plane, the map that buys the most detector response
+  under both floors, PSNR and SSIM: ``m ~ w v / (v + kappa)`` with ``w`` the detector's weight,
+  ``v = 2 sigma_x^2 + C2`` (``sigma_x``: local standard deviation, ``C2``: SSIM's constant) and ``kappa``
+  chosen per plane (:func:`radsynth.provenance.watermark_signal.joint_mask`). ``ssim`` (its limit
+  ``kappa -> inf``; the default until 2026-12-07 session 7): ``m ~ (2 sigma_x^2 + C2) / (s^2 + median(s^2))``
+  (``s``: local RMS of the band-passed detail), the amplitudes that buy the most detector response per
+  unit of SSIM lost (:func:`radsynth.provenance.watermark_signal.mask`): the mark goes where the detector
+  hears it (little band texture) and SSIM barely moves (edges, gradients, grey-level headroom), which
+  leaves SSIM unspent where the PSNR floor binds first. ``texture``:
   ``m = s^2 / (s^2 + median(s^2))`` (the noise-visibility mask of Voloshynovskiy et al. 1999; radsynth
-  up to 2026-12-07). The detector is the same for both, so either kind of mark is found. Per tile,
+  up to 2026-12-07). The detector is the same for all three, so any kind of mark is found. Per tile,
   the host's own correlation with the mark is cancelled (improved spread spectrum, Malvar & Florencio
   2003; up to ``cancel_share`` of the energy). The strength is set so that the PSNR against the
   unmarked image, with the image's own data range as peak (never a guessed range: a CT in HU is

@@ -60,10 +60,66 @@ def normalised(x: np.ndarray, cfg: WatermarkConfig) -> np.ndarray:
     return np.clip(d * weight(d, cfg), -4.0, 4.0)
 
 
+#: ``joint`` mask: the trade-off constants tried, as multiples of the plane's median ``v = 2 sigma_x^2 + C2``
+#: (``inf``: the pure ``ssim`` map). Measured on the 30 bench images the ``ssim`` map served worst (identification
+#: z, median none / JPEG q75 / crop 80 %): ``ssim`` 6.45 / 5.10 / 5.11, ``joint`` 8.04 / 6.88 / 5.74.
+JOINT_KAPPAS = (float("inf"), 30.0, 10.0, 3.0, 1.0, 0.3)
+
+
+def _local_variance(grey: np.ndarray) -> np.ndarray:
+    mu = _in_plane(grey, 1.5)
+    return np.maximum(_in_plane(grey * grey, 1.5) - mu * mu, 0.0)
+
+
+def _unit_p99(a: np.ndarray) -> np.ndarray:
+    top = np.percentile(a, 99, axis=(1, 2), keepdims=True)
+    return np.minimum(np.where(top > 0, a / np.where(top > 0, top, 1.0), 0.0), 1.0)
+
+
+def joint_mask(s2: np.ndarray, grey: np.ndarray, span: float, cfg: WatermarkConfig) -> np.ndarray:
+    """The ``joint`` amplitude map: the most detector response under both floors, PSNR and SSIM, per plane.
+
+    The detector sums ``w_i a_i`` (``w_i = tau / (s_i^2 + tau^2)``, :func:`weight`). The PSNR floor bounds
+    ``sum a_i^2`` (mean square error), the SSIM floor bounds ``sum a_i^2 / v_i`` (``v = 2 sigma_x^2 + C2``: the
+    structure term's loss, see :func:`mask`). The Lagrange optimum under both is
+    ``a_i ~ w_i v_i / (v_i + kappa)`` with ``kappa`` the ratio of the two multipliers: ``kappa -> inf`` is the
+    ``ssim`` map (SSIM binds: smooth slices), ``kappa -> 0`` spends the PSNR budget flat (PSNR binds: slices
+    with strong edges, where the ``ssim`` map piles the energy on the edges and leaves SSIM unspent, measured
+    0.998 on simulated FLAIR at the PSNR floor). ``kappa`` is chosen per plane from :data:`JOINT_KAPPAS` by
+    the predicted response ``min(sqrt(MSE_max / mean a^2), sqrt((1 - ssim_min) / mean(a^2 / v))) mean(w a)``
+    (the strength each floor allows for that map, times the response per unit strength); the embedder's
+    loop then enforces both floors on the mark actually written. Deterministic: the same image gives the
+    same map; the detector does not depend on it."""
+    tau2 = np.median(s2, axis=(1, 2), keepdims=True) + 1e-24
+    w = np.sqrt(tau2) / (s2 + tau2)
+    v = 2.0 * _local_variance(grey) + (0.03 * span) ** 2
+    mse_max = span**2 * 10.0 ** (-cfg.psnr_db / 10.0)
+    ssim_loss = max(1.0 - cfg.ssim_min, 1e-6) if cfg.ssim_min > 0 else np.inf
+    v_med = np.median(v, axis=(1, 2), keepdims=True)
+    best_resp, best = None, None
+    for kappa in JOINT_KAPPAS:
+        shape = v if np.isinf(kappa) else v / (v + kappa * v_med)
+        a = _unit_p99(shape / (s2 + tau2))
+        e = np.mean(a * a, axis=(1, 2))
+        e_v = np.mean(a * a / v, axis=(1, 2))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            strength = np.sqrt(np.minimum(np.where(e > 0, mse_max / e, 0.0), np.where(e_v > 0, ssim_loss / e_v, 0.0)))
+        resp = strength * np.mean(w * a, axis=(1, 2))
+        if best is None:
+            best_resp, best = resp, a
+        else:
+            up = resp > best_resp * (1.0 + 1e-9)  # ties keep the earlier (larger) kappa
+            best_resp = np.where(up, resp, best_resp)
+            best = np.where(up[:, None, None], a, best)
+    return best
+
+
 def mask(d: np.ndarray, cfg: WatermarkConfig, grey: np.ndarray | None = None, span: float = 0.0) -> np.ndarray:
     """The embedder's amplitude map per plane, in [0, 1] (``d``: the band detail of ``grey``, the planes).
 
-    ``ssim`` (default): maximise the detector's response for a given loss of SSIM. The detector sums
+    ``joint`` (default): :func:`joint_mask`, the best map under both the PSNR and the SSIM floor, per plane.
+
+    ``ssim``: maximise the detector's response for a given loss of SSIM. The detector sums
     ``w_i a_i`` (weight ``w_i = tau / (s_i^2 + tau^2)``, :func:`weight`, for mark amplitude ``a_i``) and a
     mark of local variance ``a^2`` costs SSIM about ``a^2 / (2 sigma_x^2 + C2)`` in a window of image variance
     ``sigma_x^2`` (the structure term of SSIM, Wang et al., IEEE TIP 2004, with ``C2 = (0.03 span)^2``); the
@@ -78,15 +134,14 @@ def mask(d: np.ndarray, cfg: WatermarkConfig, grey: np.ndarray | None = None, sp
     ``texture``: ``(s^2 / (s^2 + tau^2))^power`` (``tau^2``: median positive ``s^2``), the classic
     perceptual mask: the mark hides in band texture."""
     s2 = _in_plane(d**2, cfg.mask_sigma_px)
-    if cfg.mask_model == "ssim":
+    if cfg.mask_model in ("ssim", "joint"):
         if grey is None:
-            raise ValueError("mask_model 'ssim' needs the planes (grey)")
+            raise ValueError(f"mask_model {cfg.mask_model!r} needs the planes (grey)")
+        if cfg.mask_model == "joint":
+            return joint_mask(s2, grey, span, cfg) ** cfg.mask_power
         tau2 = np.median(s2, axis=(1, 2), keepdims=True) + 1e-24
-        mu = _in_plane(grey, 1.5)
-        var = np.maximum(_in_plane(grey * grey, 1.5) - mu * mu, 0.0)
-        a = (2.0 * var + (0.03 * span) ** 2) / (s2 + tau2)
-        top = np.percentile(a, 99, axis=(1, 2), keepdims=True)
-        return np.minimum(np.where(top > 0, a / np.where(top > 0, top, 1.0), 0.0), 1.0) ** cfg.mask_power
+        a = (2.0 * _local_variance(grey) + (0.03 * span) ** 2) / (s2 + tau2)
+        return _unit_p99(a) ** cfg.mask_power
     positive = np.where(s2 > 0, s2, np.nan)
     with np.errstate(all="ignore"):
         import warnings

@@ -40,6 +40,8 @@ class SampleSpec(_Strict):
     n: int = Field(..., ge=1, le=10_000)
     label: Optional[str] = None
     attribute: Optional[list[str]] = None
+    prompt: Optional[str] = Field(None, max_length=500, description="What to sample in words, e.g. \"chest x-ray, "
+                                  "pneumonia\" (read into label / attribute; not with them).")
     guidance: Optional[float] = None
     steps: Optional[int] = Field(None, ge=1, le=10_000)
     sampler: Optional[str] = None
@@ -140,10 +142,23 @@ def validate(kind: str, spec: Any, data_root: Path, *, allow_plugins: bool = Fal
 
         if "/" in s.model or s.model.startswith("."):
             folder = inside(data_root, s.model, "spec.model")
-            resolve_model(folder, "spec.model", generator=True)
+            entry = resolve_model(folder, "spec.model", generator=True)
         else:
-            resolve_model(s.model, "spec.model", generator=True)
+            entry = resolve_model(s.model, "spec.model", generator=True)
+        if s.prompt is not None:
+            from radsynth.generators.prompts import conditions_from_prompt
+
+            if s.label is not None or s.attribute:
+                raise RadsynthInputError("spec.prompt", s.prompt, "either prompt or label / attribute, not both")
+            try:
+                conditions_from_prompt(s.prompt, entry.path, field="spec.prompt")
+            except RadsynthInputError as exc:  # the API's field is the option; the condition goes in the message
+                cond = exc.field.removeprefix("spec.prompt").strip()
+                raise RadsynthInputError("spec.prompt", exc.value, exc.accepted,
+                                         f"({cond}) {exc.hint}" if cond else exc.hint) from None
         doc = s.model_dump(mode="json")
+        if doc["prompt"] is None:  # specs without a prompt keep the hash they had before the option existed
+            del doc["prompt"]
         return Validated(kind, doc, config_hash(doc), s.n)
     try:
         e = EvaluateSpec.model_validate(data)
@@ -220,8 +235,9 @@ def run(kind: str, spec_text: str, out: Path, data_root: Path, *, workers: int =
         s = SampleSpec.model_validate(doc)
         model: Any = inside(data_root, s.model, "spec.model") if ("/" in s.model or s.model.startswith(".")) \
             else s.model
-        sample_command(model=model, n=s.n, out=out, label=s.label, attribute=s.attribute, guidance=s.guidance,
-                       steps=s.steps, sampler=s.sampler, seed=s.seed, batch_size=s.batch_size, precision=s.precision,
+        sample_command(model=model, n=s.n, out=out, label=s.label, attribute=s.attribute, prompt=s.prompt,
+                       guidance=s.guidance, steps=s.steps, sampler=s.sampler, seed=s.seed, batch_size=s.batch_size,
+                       precision=s.precision,
                        progress=False, watermark=s.watermark, echo=lambda m: print(m, flush=True))
         return s.n, f"sampled {s.n} images"
     if kind == "evaluate":

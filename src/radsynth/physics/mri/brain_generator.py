@@ -16,6 +16,10 @@ Masks (same grid as the images): ``labels`` (anatomy + lesion labels), and per
 lesion type binary masks (``tumour_whole``, ``tumour_core``, ``tumour_enhancing``,
 ``infarct``), written for every subject of a cohort that has the label (empty
 when the subject is negative), so segmentation datasets are complete.
+
+Longitudinal subjects (``progression``): one head scanned at several timepoints while a glioma grows
+along a documented growth model, one session (images + masks) per timepoint; see
+:mod:`radsynth.physics.mri.brain_progression`.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from radsynth.cohort.generator import SubjectPlan
 from radsynth.core import labels as L
 from radsynth.core.records import MaskRecord, Provenance, SubjectRecord
 from radsynth.core.rng import child_rng
+from radsynth.physics.mri.brain_progression import ProgressionParams
 
 SequenceName = Literal["T1w", "T2w", "PD", "FLAIR", "T1-IR", "T1c", "GRE-T1"]
 
@@ -144,6 +149,8 @@ class BrainMRIConfig(_Strict):
     stroke: StrokeParams = Field(default_factory=StrokeParams)
     artefacts: ArtefactParams = Field(default_factory=ArtefactParams)
     realism: RealismParams = Field(default_factory=RealismParams)
+    progression: ProgressionParams | None = Field(
+        None, description="longitudinal subjects: one growing glioma scanned at several timepoints (sessions)")
 
     @field_validator("voxel_size_mm")
     @classmethod
@@ -197,7 +204,18 @@ class BrainMRIGenerator:
         return available_labelmaps(self.config.labelmap_dir)
 
     def config_dict(self) -> dict[str, Any]:
-        return self.config.model_dump(mode="json")
+        d = self.config.model_dump(mode="json")
+        if d.get("progression") is None:
+            d.pop("progression", None)  # configs without it hash as before the option existed
+        return d
+
+    @classmethod
+    def check_spec(cls, spec: Any, config: BrainMRIConfig) -> None:
+        """Cohort-level checks needing the whole spec (labels) for a progression cohort."""
+        if config.progression is not None:
+            from radsynth.physics.mri.brain_progression import check_progression_spec
+
+            check_progression_spec(spec)
 
     def limits(self) -> list[str]:
         """Generator-specific limits for the dataset card."""
@@ -248,6 +266,7 @@ class BrainMRIGenerator:
             + f" motion ghosting in {a.motion_ghosting_probability:.0%} of subjects"
             + (f", Cartesian undersampling R={a.undersampling_acceleration:g}" if a.undersampling_acceleration else "") + ".",
             *self._realism_lines(),
+            *([cfg.progression.describe()] if cfg.progression is not None else []),
         ])
 
     def _realism_lines(self) -> list[str]:
@@ -347,12 +366,11 @@ class BrainMRIGenerator:
 
     # ------------------------------------------------------------------ physics
     def generate(self, plan: SubjectPlan) -> SubjectRecord:
-        from radsynth.physics.mri.acquisition import Acquisition
-        from radsynth.physics.mri.partial_volume import resample_labels_to_voxel_size
-        from radsynth.physics.mri.simulator import simulate
-        from radsynth.physics.mri.tissue import RandomTissueJitter, tissue_table
-
         cfg = self.config
+        if cfg.progression is not None:
+            from radsynth.physics.mri.brain_progression import generate_progression
+
+            return generate_progression(self, plan)
         sampled: dict[str, Any] = {}
         labels, affine = self._anatomy(plan, sampled)
         from radsynth.anatomy.plausibility import check_plausibility
@@ -361,6 +379,48 @@ class BrainMRIGenerator:
         # before lesions: tumours and their mass effect change structures by design
         flags = check_plausibility(labels, affine, L.LABEL_NAMES, "brain")
         labels, findings = self._pathology(plan, labels, affine, sampled)
+        images, masks, out_affine = self._acquire(plan, labels, affine, findings, sampled)
+        provenance = Provenance(
+            generator=self.name,
+            generator_version=self.version,
+            config=self.config_dict(),
+            seed=plan.seed,
+            sampled=sampled,
+            radsynth_version=__version__,
+        )
+        return SubjectRecord(
+            subject_id=plan.subject_id,
+            subject_index=plan.index,
+            affine=out_affine,
+            images=images,
+            masks=masks,
+            labels=dict(plan.labels),
+            attributes={**plan.attributes, "anatomy_source": sampled["labelmap"]["name"]},
+            provenance=provenance,
+            findings=findings,
+            plausibility={"reference": "brain", "flags": flags},
+        )
+
+    # ------------------------------------------------------------------ physics
+    def _acquire(
+        self, plan: SubjectPlan, labels: np.ndarray, affine: np.ndarray, findings: list[dict[str, Any]],
+        sampled: dict[str, Any], scan: str = "", sampled_scan: dict[str, Any] | None = None,
+    ) -> tuple[list[Any], list[MaskRecord], np.ndarray]:
+        """Images, masks and their affine of one examination of the (pathology-painted) anatomy ``labels``.
+
+        Subject-level draws (clinical protocol, soft-boundary width, tissue jitter, texture, T1 variant) use
+        the subject's streams and go to ``sampled``. Scan-level draws (SNR, motion ghosting, and each
+        sequence's noise, bias field and display window) use streams suffixed with ``scan`` ("" for a
+        one-scan subject; ``"@ses-t060"`` for a session of a longitudinal subject, so each session is a
+        new acquisition of the same head) and go to ``sampled_scan`` (default: ``sampled``).
+        """
+        from radsynth.physics.mri.acquisition import Acquisition
+        from radsynth.physics.mri.partial_volume import resample_labels_to_voxel_size
+        from radsynth.physics.mri.simulator import simulate
+        from radsynth.physics.mri.tissue import RandomTissueJitter, tissue_table
+
+        cfg = self.config
+        per_scan = sampled if sampled_scan is None else sampled_scan
         real = cfg.realism
         geometry: dict[str, Any] = {"voxel_size_mm": tuple(cfg.voxel_size_mm)}
         if real.protocol is not None:
@@ -385,11 +445,11 @@ class BrainMRIGenerator:
             sampled["texture"] = texture.to_dict()
             pd_modulation = texture.field(labels.shape, affine)
 
-        acq_rng = child_rng(plan.seed, "acquisition")
+        acq_rng = child_rng(plan.seed, "acquisition" + scan)
         lo, hi = cfg.snr
         snr = float(lo + (hi - lo) * acq_rng.random())
         ghost = bool(acq_rng.random() < cfg.artefacts.motion_ghosting_probability)
-        sampled["acquisition"] = {"snr": snr, "motion_ghosting": ghost}
+        per_scan["acquisition"] = {"snr": snr, "motion_ghosting": ghost}
         in_plane = tuple(ax for ax in range(3) if ax != geometry.get("slice_axis", 2))
         acquisition = Acquisition(
             **geometry,
@@ -415,10 +475,11 @@ class BrainMRIGenerator:
             t1_variant = real.t1_variants[int(child_rng(plan.seed, "t1_variant").integers(len(real.t1_variants)))]
             sampled["t1_variant"] = t1_variant
         images = []
-        sampled["sequences"] = {}
+        per_scan["sequences"] = {}
         for seq in sequences:
             image, seq_sampled = simulate(
-                labels, affine, seq, cfg.field_strength_t, table, acquisition, child_rng(plan.seed, f"sequence:{seq}"),
+                labels, affine, seq, cfg.field_strength_t, table, acquisition,
+                child_rng(plan.seed, f"sequence:{seq}{scan}"),
                 pd_modulation=pd_modulation, boundary_blur_mm=blur,
                 variant=t1_variant if seq in ("T1w", "T1c") and t1_variant not in (None, "T1w") else None,
             )
@@ -430,36 +491,16 @@ class BrainMRIGenerator:
                 median = real.display_median_grey
                 win = RandomDisplayWindow(tuple(real.display_window_percentile or (98.0, 99.9)),
                                           None if median is None else tuple(median)).sample(
-                    child_rng(plan.seed, f"display_window:{seq}"))
+                    child_rng(plan.seed, f"display_window:{seq}{scan}"))
                 seq_sampled["display_window"] = win.to_dict()
                 # percentile: over the intracranial voxels; median grey: over the whole head (labels > 0)
                 ref = out_labels > 0 if median is not None else self._intracranial(out_labels)
                 lo_w, hi_w = win.window(image.array, mask=ref)
                 image.acquisition["display_window"] = [lo_w, hi_w]
-            sampled["sequences"][seq] = seq_sampled
+            per_scan["sequences"][seq] = seq_sampled
             images.append(image)
         out_affine = images[0].affine
-        masks = self._masks(plan, out_labels, out_affine, findings)
-        provenance = Provenance(
-            generator=self.name,
-            generator_version=self.version,
-            config=self.config_dict(),
-            seed=plan.seed,
-            sampled=sampled,
-            radsynth_version=__version__,
-        )
-        return SubjectRecord(
-            subject_id=plan.subject_id,
-            subject_index=plan.index,
-            affine=out_affine,
-            images=images,
-            masks=masks,
-            labels=dict(plan.labels),
-            attributes={**plan.attributes, "anatomy_source": sampled["labelmap"]["name"]},
-            provenance=provenance,
-            findings=findings,
-            plausibility={"reference": "brain", "flags": flags},
-        )
+        return images, self._masks(plan, out_labels, out_affine, findings), out_affine
 
     @staticmethod
     def _intracranial(labels: np.ndarray) -> np.ndarray:
