@@ -72,7 +72,13 @@ sys.path.insert(0, str(REPO / "src"))
 
 from radsynth.generators.common.data import patient_split, read_image, resize_image  # noqa: E402
 from radsynth.core.machine import hardware_text  # noqa: E402
-from radsynth.metrics.encoder import EncoderConfig, FeatureEncoder, knn_accuracy, train_encoder  # noqa: E402
+from radsynth.metrics.encoder import (  # noqa: E402
+    EncoderConfig,
+    FeatureEncoder,
+    knn_accuracy,
+    train_encoder,
+    validation_table,
+)
 from radsynth.metrics.features import PixelEncoder  # noqa: E402
 from radsynth.metrics.frechet import frechet_distance  # noqa: E402
 
@@ -371,15 +377,6 @@ def series(m: dict, kind: str, sigmas: tuple[float, ...]) -> str:
     return (" < " if ok else ", ").join(f"{x:.3g}" for x in v)
 
 
-def val_table(history: list[dict]) -> str:
-    rows = ["| epoch | loss | NT-Xent | cross-entropy | knn | view top-1 |", "|---|---|---|---|---|---|"]
-    for r in history:
-        if "val_view_top1" in r:
-            rows.append(f"| {r['epoch']} | {r['loss']:.4f} | {r['nt_xent']:.4f} | {r['cross_entropy']:.4f} | "
-                        f"{r.get('val_knn_bal_acc', float('nan')):.3f} | {r['val_view_top1']:.3f} |")
-    return "\n".join(rows)
-
-
 def _knn_txt(d: dict) -> str:
     return f"{d['balanced_accuracy']:.3f} [{d['ci95'][0]:.3f}, {d['ci95'][1]:.3f}]"
 
@@ -622,7 +619,7 @@ def main(argv: list[str] | None = None) -> int:
         temp=args.temperature, cew=args.ce_weight, lr=args.lr, epochs=rep.epochs, epochs_arg=args.epochs,
         steps=len(xf) // args.batch_size, bs=args.batch_size, stopped=rep.stopped, train_s=rep.seconds,
         train_min=rep.seconds / 60, hardware=hardware_text(), torch=torch.__version__, total_min=total_s / 60,
-        fps=meas["features_per_second"], val_table=val_table(rep.history), splits=args.splits,
+        fps=meas["features_per_second"], val_table=validation_table(rep.history), splits=args.splits,
         n_half=meas["n_half"], sanity=sanity_table(meas), sanity_pix=sanity_table(pix),
         noise_mono="grows" if meas["monotone_noise"] else "does **not** grow",
         blur_mono="grows" if meas["monotone_blur"] else "does **not** grow",

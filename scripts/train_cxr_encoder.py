@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 from radsynth.generators.common.data import load_class_arrays, patient_split, shared_data_dir  # noqa: E402
 from radsynth.core.machine import hardware_text  # noqa: E402
-from radsynth.metrics.encoder import EncoderConfig, FeatureEncoder, train_encoder  # noqa: E402
+from radsynth.metrics.encoder import EncoderConfig, FeatureEncoder, train_encoder, validation_table  # noqa: E402
 from radsynth.metrics.features import PixelEncoder  # noqa: E402
 from radsynth.metrics.frechet import frechet_distance  # noqa: E402
 from radsynth.metrics.kid import kernel_inception_distance  # noqa: E402
@@ -244,15 +244,6 @@ different, statistically equivalent model: compare numbers only when computed wi
 """
 
 
-def val_table(history: list[dict]) -> str:
-    rows = ["| epoch | loss | NT-Xent | cross-entropy | knn | view top-1 |", "|---|---|---|---|---|---|"]
-    for r in history:
-        if "val_view_top1" in r:
-            rows.append(f"| {r['epoch']} | {r['loss']:.4f} | {r['nt_xent']:.4f} | {r['cross_entropy']:.4f} | "
-                        f"{r.get('val_knn_bal_acc', float('nan')):.3f} | {r['val_view_top1']:.3f} |")
-    return "\n".join(rows)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=default_data())
@@ -322,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         lr=args.lr, epochs=rep.epochs, epochs_arg=args.epochs, steps=len(fit) // args.batch_size, bs=args.batch_size,
         stopped=rep.stopped, train_s=rep.seconds, train_min=rep.seconds / 60, hardware=hardware_text(),
         torch=torch.__version__, total_min=total_s / 60, fps=meas["features_per_second"],
-        val_table=val_table(rep.history), seed1=args.seed + 1, sanity=table(meas),
+        val_table=validation_table(rep.history), seed1=args.seed + 1, sanity=table(meas),
         noise_mono="grows" if meas["monotone_noise"] else "does **not** grow",
         blur_mono="grows" if meas["monotone_blur"] else "does **not** grow",
         noise_seq=noise_seq if meas["monotone_noise"] else noise_seq.replace(" < ", ", "),

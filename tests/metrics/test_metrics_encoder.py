@@ -239,3 +239,12 @@ def test_shipped_on_real_images(shipped, shared_data):
     floor = frechet_distance(f[:half], f[half:])
     blurred = frechet_distance(f[:half], shipped(gaussian_filter(x[half:], (0, 1.0, 1.0))))
     assert blurred > floor, (floor, blurred)
+
+
+def test_validation_table_lists_validation_epochs_only():
+    from radsynth.metrics.encoder import validation_table
+
+    hist = [{"epoch": 1, "loss": 2.0, "nt_xent": 1.5, "cross_entropy": 0.5},
+            {"epoch": 2, "loss": 1.0, "nt_xent": 0.8, "cross_entropy": 0.2, "val_knn_bal_acc": 0.9, "val_view_top1": 0.75}]
+    lines = validation_table(hist).splitlines()
+    assert len(lines) == 3 and lines[2] == "| 2 | 1.0000 | 0.8000 | 0.2000 | 0.900 | 0.750 |"

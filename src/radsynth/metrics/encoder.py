@@ -456,3 +456,14 @@ def _evaluate(enc: FeatureEncoder, x: np.ndarray, y: Any, xv: np.ndarray, yv: An
     q = fa / np.maximum(np.linalg.norm(fa, axis=1, keepdims=True), 1e-12)
     out["val_view_top1"] = float(((q @ a.T).argmax(1) == np.arange(len(xv))).mean())
     return out
+
+
+def validation_table(history: list[dict[str, Any]]) -> str:
+    """Markdown table of an encoder training history's validation rows (epoch, loss, NT-Xent, cross-entropy, kNN
+    balanced accuracy, view top-1), for model cards."""
+    rows = ["| epoch | loss | NT-Xent | cross-entropy | knn | view top-1 |", "|---|---|---|---|---|---|"]
+    for r in history:
+        if "val_view_top1" in r:
+            rows.append(f"| {r['epoch']} | {r['loss']:.4f} | {r['nt_xent']:.4f} | {r['cross_entropy']:.4f} | "
+                        f"{r.get('val_knn_bal_acc', float('nan')):.3f} | {r['val_view_top1']:.3f} |")
+    return "\n".join(rows)

@@ -14,30 +14,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from gen_fixtures import TINY, make_class_folder
+from diffusion_oracle import CFG, TARGET, Oracle
+from gen_fixtures import make_class_folder
 from PIL import Image
 from typer.testing import CliRunner
 
 from radsynth.cli.main import app
 from radsynth.core.errors import RadsynthInputError
-from radsynth.generators.diffusion.ddpm import DDPMConfig, build_train_scheduler, build_unet
+from radsynth.generators.diffusion.ddpm import build_unet
 from radsynth.generators.diffusion.repaint import jump_schedule, network_evaluations, repaint
 from radsynth.generators.diffusion.inpaint import REGIONS, paste_full_resolution, prepare_input, region_mask
 
-CFG = DDPMConfig.create(**TINY, classes=("dark", "bright"), num_train_timesteps=100)
-TARGET = {0: -0.6, 1: 0.6, 2: 0.0}
 FAST = dict(steps=10, jump_length=3, jump_n_sample=2, guidance=1.0)
-
-
-class Oracle(torch.nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.abar = build_train_scheduler(CFG).alphas_cumprod
-
-    def forward(self, x, timesteps, class_labels=None):
-        c = torch.tensor([TARGET[int(v)] for v in class_labels], dtype=torch.float32).view(-1, 1, 1, 1)
-        a = self.abar[timesteps].view(-1, 1, 1, 1)
-        return (x - a.sqrt() * c) / (1 - a).sqrt()
 
 
 def _inputs(n: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

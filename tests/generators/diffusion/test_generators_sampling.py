@@ -11,26 +11,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from diffusion_oracle import CFG, TARGET, Oracle
 from gen_fixtures import TINY
 
 from radsynth.core.errors import RadsynthInputError
 from radsynth.generators.diffusion.ddpm import DDPMConfig, build_train_scheduler, build_unet
 from radsynth.generators.diffusion.samplers import dpmpp_scheduler, guided_eps, resolve_steps, sample_images
-
-CFG = DDPMConfig.create(**TINY, classes=("dark", "bright"), num_train_timesteps=100)
-TARGET = {0: -0.6, 1: 0.6, 2: 0.0}  # class -> constant image; 2 = null class (unconditional mean)
-
-
-class Oracle(torch.nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.abar = build_train_scheduler(CFG).alphas_cumprod
-
-    def forward(self, x, timesteps, class_labels=None):
-        c = torch.tensor([TARGET[int(v)] for v in class_labels], dtype=torch.float32).view(-1, 1, 1, 1)
-        a = self.abar[timesteps].view(-1, 1, 1, 1)
-        return (x - a.sqrt() * c) / (1 - a).sqrt()
-
 
 @pytest.mark.parametrize("sampler, steps", [("ddim", 10), ("dpm++", 8), ("dpm++sde", 8), ("ddpm", None)])
 @pytest.mark.parametrize("label", [0, 1])
