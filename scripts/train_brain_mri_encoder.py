@@ -56,7 +56,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import json
 import os
 import sys
@@ -70,7 +69,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from radsynth.generators.common.data import patient_split, read_image, resize_image  # noqa: E402
+from radsynth.generators.common.data import patient_split  # noqa: E402
 from radsynth.core.machine import hardware_text  # noqa: E402
 from radsynth.metrics.encoder import (  # noqa: E402
     EncoderConfig,
@@ -80,15 +79,23 @@ from radsynth.metrics.encoder import (  # noqa: E402
     validation_table,
 )
 from radsynth.metrics.features import PixelEncoder  # noqa: E402
-from radsynth.metrics.frechet import frechet_distance  # noqa: E402
+from radsynth.metrics.frechet import frechet_distance, frechet_distance_few_samples  # noqa: E402
+from radsynth.metrics.perturb import add_noise, gaussian_blur  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from brain_mri_split import (  # noqa: E402  (the fixed split of brain-mri-real, scripts/brain_mri_split.py)
+    CLASSES,
+    CORR_MIN,
+    PHASH_MAX,
+    SPLIT_SALT,
+    TRAIN_FRACTION,
+    make_split,
+    sha256_bytes,
+    write_split,
+)
 
 NAME = "brain-mri-encoder-64"
 SIZE = 64
-CLASSES = ("no", "yes")
-TRAIN_FRACTION = 0.6  # not 0.7: 0.7 left 13-18 held-out slices per weighting for the bench (halves of 6-9)
-SPLIT_SALT = f"{NAME}/split-v1"
-PHASH_MAX = 8  # bits of 63
-CORR_MIN = 0.95
 VAL_FRACTION = 0.15
 NOISE_SIGMAS = (0.02, 0.05, 0.1)
 BLUR_SIGMAS = (0.5, 1.0, 2.0)
@@ -96,7 +103,6 @@ GAMMAS = (0.8, 1.25)
 ANNOTATIONS = REPO / "bench" / "data" / "brain_mri_real_annotations.csv"
 WEIGHTING_GROUPS = {"T1": "T1/T1c", "T1c": "T1/T1c", "T2": "T2", "FLAIR": "FLAIR"}
 SPLIT_FILE = "split.csv"
-SPLIT_FIELDS = ("file", "sha256", "class", "part", "group", "note")
 
 
 def default_data() -> Path:
@@ -104,116 +110,8 @@ def default_data() -> Path:
     return (Path(env) if env else REPO.parent / "shared" / "data") / "brain-mri-real"
 
 
-def sha256_bytes(b: bytes) -> str:
-    return hashlib.sha256(b).hexdigest()
-
-
 def fingerprint(lines: list[str]) -> str:
     return sha256_bytes("\n".join(sorted(lines)).encode())
-
-
-# ----------------------------------------------------------------------------- split
-
-
-def image_files(root: Path) -> list[Path]:
-    return sorted((p for c in CLASSES for p in (root / c).iterdir()
-                   if p.is_file() and p.suffix.lower() in (".png", ".jpg", ".jpeg")),
-                  key=lambda p: p.relative_to(root).as_posix())
-
-
-def phash(thumb: np.ndarray) -> np.ndarray:
-    """63-bit DCT perceptual hash of a 32x32 thumbnail: 8x8 lowest DCT coefficients without DC vs their median."""
-    from scipy.fft import dctn
-
-    d = dctn(thumb.astype(np.float64), norm="ortho")[:8, :8].ravel()[1:]
-    return d > np.median(d)
-
-
-def near_duplicate_pairs(thumbs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(hash distance, mirrored hash distance, pixel correlation) matrices of 32x32 thumbnails ``(N, 32, 32)``."""
-    h = np.stack([phash(t) for t in thumbs])
-    hm = np.stack([phash(t[:, ::-1]) for t in thumbs])
-    dist = (h[:, None, :] != h[None]).sum(-1)
-    dist_m = (h[:, None, :] != hm[None]).sum(-1)
-    z = thumbs.reshape(len(thumbs), -1).astype(np.float64)
-    z = z - z.mean(1, keepdims=True)
-    z /= np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
-    return dist, dist_m, z @ z.T
-
-
-def make_split(root: Path) -> tuple[list[dict[str, str]], dict[str, np.ndarray], int]:
-    """The fixed split (module docstring): one row per file (:data:`SPLIT_FIELDS`), the 64x64 images of the
-    representatives by relative file name, and the number of near-duplicate pairs among the representatives."""
-    files = image_files(root)
-    rows: list[dict[str, str]] = []
-    first_of: dict[str, str] = {}
-    for p in files:
-        rel = p.relative_to(root).as_posix()
-        digest = sha256_bytes(p.read_bytes())
-        row = {"file": rel, "sha256": digest, "class": rel.split("/")[0], "part": "", "group": "", "note": ""}
-        if digest in first_of:
-            row.update(part="duplicate", note=f"byte-identical to {first_of[digest]}")
-        else:
-            first_of[digest] = rel
-        rows.append(row)
-    reps = [r for r in rows if r["part"] != "duplicate"]
-    for c in CLASSES:
-        rc = sorted((r for r in reps if r["class"] == c),
-                    key=lambda r: sha256_bytes(f"{SPLIT_SALT}:{r['file']}".encode()))
-        n_train = int(round(TRAIN_FRACTION * len(rc)))
-        for k, r in enumerate(rc):
-            r["part"] = "train" if k < n_train else "heldout"
-    raw = {r["file"]: read_image(root / r["file"]) for r in reps}
-    images = {f: resize_image(a, SIZE) for f, a in raw.items()}
-    thumbs = np.stack([resize_image(raw[r["file"]], 32) for r in reps])
-    dist, dist_m, corr = near_duplicate_pairs(thumbs)
-    near = (np.minimum(dist, dist_m) <= PHASH_MAX) | (corr >= CORR_MIN)
-    np.fill_diagonal(near, False)
-    part = np.array([r["part"] for r in reps])
-    for i, r in enumerate(reps):
-        if part[i] != "heldout":
-            continue
-        hits = [j for j in np.flatnonzero(near[i]) if part[j] == "train"]
-        if hits:
-            j = min(hits, key=lambda j: (min(dist[i, j], dist_m[i, j]), -corr[i, j]))
-            r["part"] = "heldout-dropped"
-            r["note"] = (f"near-duplicate of train {reps[j]['file']} (hash distance {min(dist[i, j], dist_m[i, j])}"
-                         f"{' mirrored' if dist_m[i, j] < dist[i, j] else ''}, correlation {corr[i, j]:.3f})")
-    # groups: connected components of near-duplicates among the kept representatives of one side
-    kept = [i for i, r in enumerate(reps) if r["part"] in ("train", "heldout")]
-    parent = {i: i for i in kept}
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i in kept:
-        for j in kept:
-            if j > i and near[i, j] and reps[i]["part"] == reps[j]["part"]:
-                parent[find(j)] = find(i)
-    members: dict[int, list[int]] = defaultdict(list)
-    for i in kept:
-        members[find(i)].append(i)
-    for ms in members.values():
-        gid = "g:" + min(reps[i]["file"] for i in ms)
-        for i in ms:
-            reps[i]["group"] = gid
-            if len(ms) > 1:
-                reps[i]["note"] = f"near-duplicate group of {len(ms)}"
-    by_digest = {r["sha256"]: r for r in reps}
-    for r in rows:
-        if r["part"] == "duplicate":
-            r["group"] = by_digest[r["sha256"]]["group"]
-    return rows, images, int(np.triu(near, 1).sum())
-
-
-def write_split(path: Path, rows: list[dict[str, str]]) -> None:
-    with open(path, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(SPLIT_FIELDS), lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
 
 
 def read_weightings() -> dict[str, str]:
@@ -226,28 +124,6 @@ def read_weightings() -> dict[str, str]:
 
 
 # ----------------------------------------------------------------------------- measurements
-
-
-def add_noise(x: np.ndarray, sigma: float, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return np.clip(x + sigma * rng.standard_normal(x.shape, dtype=np.float32), 0.0, 1.0)
-
-
-def blur(x: np.ndarray, sigma: float) -> np.ndarray:
-    from scipy.ndimage import gaussian_filter
-
-    return np.clip(gaussian_filter(x, sigma=(0.0, sigma, sigma), mode="reflect", truncate=4.0), 0.0, 1.0)
-
-
-def fid_fast(fa: np.ndarray, fb: np.ndarray) -> float:
-    """Exact FID (same value as :func:`radsynth.metrics.frechet.frechet_distance`) for few samples: with centred,
-    scaled features A = (Xa - mean) / sqrt(na - 1) (covariance A^T A), tr(Sa) = ||A||_F^2 and
-    tr((Sa Sb)^(1/2)) = the nuclear norm of A Bt (its singular values are the square roots of the non-zero
-    eigenvalues of Sa Sb): an (na x nb) SVD instead of two (D x D) eigendecompositions."""
-    a = (fa - fa.mean(0)) / np.sqrt(len(fa) - 1)
-    b = (fb - fb.mean(0)) / np.sqrt(len(fb) - 1)
-    d = fa.mean(0) - fb.mean(0)
-    return float(d @ d + (a * a).sum() + (b * b).sum() - 2.0 * np.linalg.svd(a @ b.T, compute_uv=False).sum())
 
 
 def group_halves(y: np.ndarray, groups: list[str], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -284,7 +160,7 @@ def measure(enc, xh: np.ndarray, yh: np.ndarray, gh: list[str], xt: np.ndarray, 
     for s in NOISE_SIGMAS:
         cond[f"noise {s}"] = enc(add_noise(xh, s, seed + 3))
     for s in BLUR_SIGMAS:
-        cond[f"blur {s}"] = enc(blur(xh, s))
+        cond[f"blur {s}"] = enc(gaussian_blur(xh, s))
     cond["flip_lr"] = enc(np.ascontiguousarray(xh[:, :, ::-1]))
     for g in GAMMAS:
         cond[f"gamma {g}"] = enc(xh**g)
@@ -295,11 +171,12 @@ def measure(enc, xh: np.ndarray, yh: np.ndarray, gh: list[str], xt: np.ndarray, 
     for r in range(n_splits):
         ia, ib = group_halves(yh, gh, rng)
         n_half = len(ia)
-        floors.append(fid_fast(f0[ia], f0[ib]))
+        floors.append(frechet_distance_few_samples(f0[ia], f0[ib]))
         for k, f in cond.items():
-            vals[k].append(fid_fast(f0[ia], f[ib]))
+            vals[k].append(frechet_distance_few_samples(f0[ia], f[ib]))
         if r == 0:  # the fast formula against the library's FID, on the first split
-            check = max(abs(fid_fast(f0[ia], f[ib]) - frechet_distance(f0[ia], f[ib])) / frechet_distance(f0[ia], f[ib])
+            check = max(abs(frechet_distance_few_samples(f0[ia], f[ib]) - frechet_distance(f0[ia], f[ib]))
+                        / frechet_distance(f0[ia], f[ib])
                         for f in [f0, *cond.values()])
     fl = np.asarray(floors)
     p95 = float(np.quantile(fl, 0.95))
@@ -403,7 +280,7 @@ Load: `from radsynth.metrics.encoder import load_encoder; enc = load_encoder("{n
   "Brain MRI Images for Brain Tumor Detection" set, Navoneel Chakrabarty). **The images' own license is not
   stated by their source** (the repository is Apache-2.0); see "License" below.
 - Fixed split, stored per file in `split.csv` (file, sha256, class, part, group, note), made by
-  `make_split` in `scripts/train_brain_mri_encoder.py`:
+  `make_split` in `scripts/brain_mri_split.py`:
   1. {n_dup} byte-identical copies (sha256) are folded into their first file name: {n_unique} unique images;
   2. per class, unique images ordered by `sha256("{salt}:" + CLASS/FILE)`, the first
      {train_pct:.0f} % to **train**, the rest to **held-out** (stratified by yes / no, deterministic). Not

@@ -43,6 +43,7 @@ from radsynth.core.machine import hardware_text  # noqa: E402
 from radsynth.metrics.encoder import EncoderConfig, FeatureEncoder, train_encoder, validation_table  # noqa: E402
 from radsynth.metrics.features import PixelEncoder  # noqa: E402
 from radsynth.metrics.frechet import frechet_distance  # noqa: E402
+from radsynth.metrics.perturb import add_noise, gaussian_blur  # noqa: E402
 from radsynth.metrics.kid import kernel_inception_distance  # noqa: E402
 
 NAME = "cxr-encoder-64"
@@ -65,17 +66,6 @@ def fingerprint(names: list[str]) -> str:
     return hashlib.sha256("\n".join(sorted(names)).encode()).hexdigest()
 
 
-def add_noise(x: np.ndarray, sigma: float, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return np.clip(x + sigma * rng.standard_normal(x.shape, dtype=np.float32), 0.0, 1.0)
-
-
-def blur(x: np.ndarray, sigma: float) -> np.ndarray:
-    from scipy.ndimage import gaussian_filter
-
-    return np.clip(gaussian_filter(x, sigma=(0.0, sigma, sigma), mode="reflect", truncate=4.0), 0.0, 1.0)
-
-
 def measure(enc, x: np.ndarray, y: np.ndarray, patients: list[str], xt: np.ndarray, seed: int) -> dict:
     """Sanity numbers of an encoder (see module docstring); equal set sizes wherever two numbers are compared."""
     t = time.perf_counter()
@@ -96,7 +86,7 @@ def measure(enc, x: np.ndarray, y: np.ndarray, patients: list[str], xt: np.ndarr
     out: dict = {"features_per_second": feat_per_s, "halves": {"n_each": m}}
     out["halves"]["floor"] = both(fa, fb)
     out["halves"]["noise"] = {str(s): both(fa, enc(add_noise(xb, s, seed + 3))) for s in NOISE_SIGMAS}
-    out["halves"]["blur"] = {str(s): both(fa, enc(blur(xb, s))) for s in BLUR_SIGMAS}
+    out["halves"]["blur"] = {str(s): both(fa, enc(gaussian_blur(xb, s))) for s in BLUR_SIGMAS}
     out["halves"]["flip_lr"] = both(fa, enc(np.ascontiguousarray(xb[:, :, ::-1])))
     out["halves"]["gamma"] = {str(g): both(fa, enc(xb**g)) for g in GAMMAS}
     # classes at equal size (the smaller class size), with a same-size floor from halves A / B

@@ -157,14 +157,13 @@ def test_split_file_is_consistent(split_rows, metrics):
 
 
 def test_split_reproducible_from_the_images(split_rows, shared_data):
-    """The script's split function, run on the real images, gives exactly the shipped split.csv."""
+    """The split function (scripts/brain_mri_split.py), run on the real images, gives exactly the shipped split.csv."""
     import importlib.util
 
     root = shared_data / "brain-mri-real"
     if not root.is_dir():
         pytest.skip("brain-mri-real not in shared data")
-    spec = importlib.util.spec_from_file_location("train_brain_mri_encoder",
-                                                  REPO / "scripts" / "train_brain_mri_encoder.py")
+    spec = importlib.util.spec_from_file_location("brain_mri_split", REPO / "scripts" / "brain_mri_split.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     rows, images, _ = mod.make_split(root)

@@ -156,3 +156,22 @@ class FrechetDistance:
         d = frechet_distance(fa, fb, eps=self.eps)
         return FrechetResult(d, fa.shape[0], fb.shape[0], fa.shape[1], getattr(self.encoder, "name", repr(self.encoder)),
                              {"eps": self.eps})
+
+
+def frechet_distance_few_samples(real_features: np.ndarray, synthetic_features: np.ndarray) -> float:
+    """The same Fréchet distance as :func:`frechet_distance` (no ``eps``), computed through the samples: for few
+    samples in many dimensions (``n << D``, e.g. 36 images of 256 features drawn hundreds of times) it costs one
+    ``(n_a x n_b)`` SVD instead of two ``(D x D)`` eigendecompositions.
+
+    With centred, scaled features ``A = (X_a - mean) / sqrt(n_a - 1)`` (so ``S_a = A^T A``), ``tr S_a = ||A||_F^2``
+    and ``tr (S_a S_b)^(1/2)`` is the nuclear norm of ``A B^T`` (its singular values are the square roots of the
+    non-zero eigenvalues of ``S_a S_b``)."""
+    fa = np.asarray(real_features, dtype=np.float64)
+    fb = np.asarray(synthetic_features, dtype=np.float64)
+    if fa.ndim != 2 or fb.ndim != 2 or fa.shape[1] != fb.shape[1] or min(len(fa), len(fb)) < 2:
+        raise RadsynthInputError("features", f"shapes {fa.shape} and {fb.shape}",
+                                 "two (n, D) arrays with the same D and n >= 2 each")
+    a = (fa - fa.mean(0)) / np.sqrt(len(fa) - 1)
+    b = (fb - fb.mean(0)) / np.sqrt(len(fb) - 1)
+    d = fa.mean(0) - fb.mean(0)
+    return float(d @ d + (a * a).sum() + (b * b).sum() - 2.0 * np.linalg.svd(a @ b.T, compute_uv=False).sum())
