@@ -158,6 +158,25 @@ def test_same_seed_same_scores(null_sets):
     assert not np.array_equal(a.scores, c.scores)  # the seed matters (folds, subsampling, init)
 
 
+def test_repeated_cross_validation_averages_out_of_fold_scores(null_sets):
+    """repeats=1 is the single k-fold run bit for bit; repeats=3 keeps the first split's folds and fold AUCs,
+    its scores are the mean of three out-of-fold scores (so they differ from the first split's); on two samples of one distribution the AUC stays at chance."""
+    real, synth = null_sets[0][:40], null_sets[1][:40]
+    one = _c2st(seed=2, epochs=3)(real, synth)
+    same = _c2st(seed=2, epochs=3, repeats=1)(real, synth)
+    assert np.array_equal(one.scores, same.scores) and "repeats" not in same.settings
+    rep = _c2st(seed=2, epochs=3, repeats=3)(real, synth)
+    assert rep.settings["repeats"] == 3 and np.array_equal(rep.fold, one.fold) and rep.fold_aucs == one.fold_aucs
+    assert np.isfinite(rep.scores).all() and not np.array_equal(rep.scores, one.scores)
+    assert abs(rep.auc - 0.5) < 3 * _null_se(40, 40), rep.auc
+    again = _c2st(seed=2, epochs=3, repeats=3)(real, synth)
+    assert np.array_equal(rep.scores, again.scores)  # deterministic
+    for bad in (0, 21, 1.5, True):
+        with pytest.raises(RadsynthInputError) as e:
+            _c2st(repeats=bad)
+        assert e.value.field == "repeats"
+
+
 def test_balancing_subsamples_the_larger_set(null_sets):
     real, synth = null_sets
     c = _c2st(seed=5, epochs=1)

@@ -321,6 +321,10 @@ from radsynth.cli.service import register as _register_service  # noqa: E402  (l
 _register_service(app, user_errors)  # `radsynth serve`, `radsynth keys create|revoke|list`
 from radsynth.cli.denoise import register as _register_denoise  # noqa: E402  (light: typer only)
 _register_denoise(app, user_errors)  # `radsynth denoise IN --out OUT [--model ct-denoiser-ld]`
+from radsynth.cli.reconstruct import register as _register_reconstruct  # noqa: E402  (light: typer only)
+_register_reconstruct(app, user_errors)  # `radsynth reconstruct IN --out OUT [--acceleration 4] [--model mri-recon-4x]`
+from radsynth.cli.mask_guided import register as _register_mask_guided  # noqa: E402  (light: typer only)
+_register_mask_guided(app, user_errors)  # `radsynth generate-from-mask MASK --out OUT [--model brain-mask-ddpm-64] [--seed 0]`
 
 def main() -> None:
     try:

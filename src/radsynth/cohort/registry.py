@@ -20,6 +20,7 @@ BUILTIN_GENERATORS = MappingProxyType(
         "xray-chest": "radsynth.physics.xray.chest_generator:ChestXrayGenerator",
         "ddpm-2d": "radsynth.generators.cohort_generator:DDPMCohortGenerator",
         "learned-2d": "radsynth.generators.cohort_generator:LearnedCohortGenerator",
+        "mask-guided-2d": "radsynth.generators.mask_guided.cohort:MaskGuidedCohortGenerator",
     }
 )
 

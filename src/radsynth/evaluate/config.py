@@ -48,6 +48,8 @@ class EvaluateConfig(ConfigCreateMixin, BaseModel):
     c2st_epochs: int = Field(15, ge=1)
     c2st_max_minutes: float = Field(2.0, gt=0.0, description="training budget per fold (min)")
     c2st_real_control: bool = Field(False, description="also run real-vs-real (training halves by patient)")
+    c2st_repeats: int = Field(1, ge=1, le=20, description="repeated cross-validation: fold splits drawn this many times, "
+                                                         "out-of-fold scores averaged (1: one k-fold run)")
     # utility
     utility_fractions: tuple[float, ...] = Field((0.05, 0.10, 0.25, 1.0))
     utility_seeds: int = Field(3, ge=1)

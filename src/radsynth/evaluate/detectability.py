@@ -59,8 +59,9 @@ def run(ctx: EvalContext) -> SectionResult:
     ir = ctx.subset_index(len(real.images), c.c2st_max_per_side, 11, real.labels)
     js = ctx.subset_index(len(syn.images), c.c2st_max_per_side, 12, syn.labels)
     test = C2ST(folds=c.c2st_folds, seed=c.seed, image_size=c.image_size, max_minutes=c.c2st_max_minutes,
-                epochs=c.c2st_epochs, n_boot=c.n_boot, level=c.level, log=ctx.log)
-    ctx.say(f"detectability: C2ST on {min(ir.size, js.size)} images per side, {c.c2st_folds} folds")
+                epochs=c.c2st_epochs, n_boot=c.n_boot, level=c.level, repeats=c.c2st_repeats, log=ctx.log)
+    ctx.say(f"detectability: C2ST on {min(ir.size, js.size)} images per side, {c.c2st_folds} folds"
+            + (f", {c.c2st_repeats} repeats" if c.c2st_repeats > 1 else ""))
     r = test(real.images[ir], syn.images[js], real_groups=real.patients[ir], synthetic_groups=syn.patients[js])
     metrics = {k: v for k, v in r.to_dict(include_scores=False).items()}
     rows = [("real training vs synthetic", f"{r.n_real} + {r.n_synthetic}", ci_text(r.auc, r.ci),
@@ -103,7 +104,9 @@ def run(ctx: EvalContext) -> SectionResult:
              "The bootstrap CI treats images as independent and fold models as fixed: a lower bound on the "
              "uncertainty.", f"Judge: {r.settings.get('net_channels')} channels at {c.image_size} px, "
              f"{c.c2st_epochs} epochs max, {c.c2st_max_minutes:g} min per fold; real images are the training set "
-             "(grouped by patient)."]
+             "(grouped by patient)."
+             + (f" Repeated cross-validation: {c.c2st_repeats} fold splits, out-of-fold scores averaged; fold AUCs "
+                "are the first split's." if c.c2st_repeats > 1 else "")]
     if np.isnan(r.scores).any():  # pragma: no cover - C2ST scores every sample once
         notes.append("some samples were not scored")
     return SectionResult(NAME, TITLE, verdict=verdict, level=level, metrics=metrics, tables=[table], figures=[fig, blind],

@@ -12,7 +12,9 @@ An explicit path to a model folder is always accepted as well. Each model has a
 sampling and as the ``learned-2d`` cohort generator), ``classifier`` (e.g. the shipped
 ``cxr-classifier-64`` reference judge), ``encoder`` (e.g. the shipped ``cxr-encoder-64``
 feature encoder for FID / KID / PRDC), ``enhancer`` (e.g. the shipped ``ct-denoiser-ld``
-low-dose CT denoiser, ``radsynth denoise``) or ``unknown``.
+low-dose CT denoiser, ``radsynth denoise``, and ``mri-recon-4x`` undersampled-MRI reconstructor,
+``radsynth reconstruct``), ``mask-generator`` (e.g. the shipped ``brain-mask-ddpm-64``,
+``radsynth generate-from-mask``) or ``unknown``.
 
 Nothing here imports torch: parameter counts come from the safetensors header.
 """
@@ -41,7 +43,8 @@ EXPORT_FORMAT = "radsynth.model-export/1"
 from radsynth.generators.archs import GENERATOR_FORMATS  # noqa: E402 - no torch import
 CLASSIFIER_FORMATS = ("radsynth-reference-classifier/1",)
 ENCODER_FORMATS = ("radsynth-feature-encoder/1",)
-ENHANCER_FORMATS = ("radsynth-ct-denoiser/1",)  # image-to-image models (generators/enhancement)
+ENHANCER_FORMATS = ("radsynth-ct-denoiser/1", "radsynth-mri-recon/1")  # image-to-image models (generators/enhancement)
+MASK_GENERATOR_FORMATS = ("radsynth-mask-ddpm/1",)  # mask-conditioned generators (generators/mask_guided)
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,7 @@ class ModelEntry:
     name: str
     path: Path
     source: str  # "shipped", "$RADSYNTH_MODELS" or "path"
-    kind: str  # "generator", "classifier", "encoder" or "unknown"
+    kind: str  # "generator", "classifier", "encoder", "enhancer", "mask-generator" or "unknown"
     format: str
     arch: str
     image_size: int | None
@@ -154,6 +157,9 @@ def describe_model(path: Path, source: str = "path") -> ModelEntry:
         fp = _card_fingerprint(path)
     elif fmt in ENHANCER_FORMATS:
         kind, arch, size, classes = "enhancer", str(doc.get("network", "?")), None, ()
+        fp = _card_fingerprint(path)
+    elif fmt in MASK_GENERATOR_FORMATS:
+        kind, arch, size, classes = "mask-generator", str(doc.get("arch", "?")), doc.get("image_size"), ()
         fp = _card_fingerprint(path)
     else:
         kind, arch, size, classes, fp = "unknown", str(doc.get("arch", "?")), doc.get("image_size"), (), None

@@ -36,8 +36,8 @@ from radsynth.core.records import canonical_json
 
 ACTIONS: tuple[str, ...] = (
     "train", "build", "sample", "evaluate", "export", "deidentify", "ingest", "verify", "watermark",
-    # edits of real images by learned models (radsynth inpaint, radsynth denoise)
-    "inpaint", "denoise",
+    # edits of real images by learned models (radsynth inpaint, radsynth denoise, radsynth reconstruct)
+    "inpaint", "denoise", "reconstruct",
     # radsynth.service (``radsynth serve`` / ``radsynth keys``): actor = the API key's name
     "job-submit", "job-recover", "download", "key-create", "key-revoke", "key-list", "audit-read",
     "study-create",

@@ -216,3 +216,52 @@ def test_histogram_auto_window_puts_the_head_median_at_the_drawn_grey():
         g = s.provenance.sampled["sequences"][im.sequence]["display_window"]["median_grey"]
         assert 0.3 <= g <= 0.45
         assert np.median(im.array[head]) / im.acquisition["display_window"][1] == pytest.approx(g, rel=1e-4)
+
+
+def test_intensity_refiner_maps_grey_below_the_window_and_keeps_masks(tmp_path):
+    """realism.intensity_refiner: the same subject with and without the table; voxel order (hence any threshold
+    segmentation) and masks unchanged, the head's display grey carried through the table, the table recorded."""
+    from radsynth.physics.mri.histogram_refiner import HistogramRefiner
+
+    table = HistogramRefiner({"T1": ((0.0, 0.2, 0.5, 1.0), (0.0, 0.3, 0.75, 1.0))})
+    path = tmp_path / "refiner.json"
+    path.write_text(table.to_json())
+    base = {"display_median_grey": [0.3, 0.45]}
+    subjects = {}
+    for name, realism in (("off", base), ("on", {**base, "intensity_refiner": str(path)})):
+        cfg = BrainMRIConfig(sequences=["T1w", "T2w"], work_resolution_mm=2, voxel_size_mm=(2.0, 2.0, 2.0),
+                             realism=realism)
+        subjects[name] = BrainMRIGenerator(cfg).generate(_plan(seed=8))
+    off, on = subjects["off"], subjects["on"]
+    np.testing.assert_array_equal(off.mask("labels").array, on.mask("labels").array)
+    np.testing.assert_array_equal(on.image("T2w").array, off.image("T2w").array)  # no T2 table: unchanged
+    a, b = off.image("T1w").array, on.image("T1w").array
+    hi = off.image("T1w").acquisition["display_window"][1]
+    assert on.image("T1w").acquisition["display_window"][1] == hi
+    np.testing.assert_allclose(b / hi, np.where(a <= hi, table.grey(a / hi, "T1w"), a / hi), rtol=1e-5, atol=1e-6)
+    assert not np.array_equal(a, b)
+    rec = on.provenance.sampled["sequences"]["T1w"]["intensity_refiner"]
+    assert rec == {"name": str(path), "sha256": table.sha256}
+    assert "intensity_refiner" not in on.provenance.sampled["sequences"]["T2w"]
+
+
+@pytest.mark.parametrize("realism, text", [
+    ({"intensity_refiner": "brain-mri-histogram-v1"}, "display"),  # needs a display window
+    ({"display_median_grey": [0.3, 0.4], "intensity_refiner": "no-such-table"}, "no-such-table"),
+])
+def test_bad_intensity_refiner_is_rejected_at_spec_validation(realism, text):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=text):
+        BrainMRIConfig(realism=realism)
+
+
+def test_shipped_refiner_table_loads_and_is_monotone():
+    from radsynth.physics.mri.histogram_refiner import shipped
+
+    ref = shipped("brain-mri-histogram-v1")
+    assert set(ref.tables) == {"T1", "T2", "FLAIR"}
+    g = np.linspace(0, 1, 501)
+    for seq in ("T1w", "T1c", "T2w", "FLAIR"):
+        assert np.all(np.diff(ref.grey(g, seq)) > 0)
+    assert "train part" in ref.fit_info["real"]

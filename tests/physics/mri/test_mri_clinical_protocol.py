@@ -86,6 +86,32 @@ def test_field_of_view_crops_and_pads_labels_without_moving_the_anatomy():
     assert geo == {"voxel_size_mm": (1.0, 1.0, 5.0), "slice_gap_mm": 1.0, "slice_axis": 2}
 
 
+def test_rectangular_fov_narrows_the_left_right_axis_only():
+    """Phase FOV 75 % of a 100 mm read-out FOV: 75 left-right pixels, 100 anterior-posterior, on any axis order
+    (the left-right axis is the one closest to R in the affine); the square FOV record is unchanged."""
+    lab = np.zeros((60, 70, 30), np.int16)
+    lab[20:40, 25:45, 5:25] = 2
+    p = ClinicalProtocol(slice_thickness_mm=5, slice_gap_mm=0, in_plane_mm=1, fov_mm=100, phase_fov_fraction=0.75)
+    out, _ = p.field_of_view(lab, np.eye(4))
+    assert out.shape[:2] == (75, 100) and (out == 2).sum() == (lab == 2).sum()
+    swapped = np.array([[0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]], float)  # axis 1 is R
+    out2, _ = p.field_of_view(lab, swapped)
+    assert out2.shape[:2] == (100, 75)
+    assert ClinicalProtocol.from_dict(p.to_dict()) == p
+    assert "phase_fov_fraction" not in ClinicalProtocol().to_dict()
+    with pytest.raises(RadsynthInputError, match="protocol.phase_fov_fraction"):
+        ClinicalProtocol(phase_fov_fraction=0.3)
+
+
+def test_square_fov_specs_draw_what_they_drew_before_the_phase_fov():
+    """(1, 1) draws nothing: the stream (and every later draw) is as before the field existed."""
+    a = RandomClinicalProtocol().sample(np.random.default_rng(9))
+    rng = np.random.default_rng(9)
+    b = RandomClinicalProtocol(phase_fov_fraction=(0.75, 0.9)).sample(rng)
+    assert a.phase_fov_fraction == 1.0 and 0.75 <= b.phase_fov_fraction <= 0.9
+    assert (a.slice_thickness_mm, a.fov_mm, a.slice_offset_mm) == (b.slice_thickness_mm, b.fov_mm, b.slice_offset_mm)
+
+
 def test_slice_axis_follows_the_superior_direction():
     a = np.array([[0, 0, 1, 0], [1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1]], float)
     assert slice_axis_of(a) == 1

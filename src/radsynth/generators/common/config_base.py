@@ -45,6 +45,23 @@ class ConfigCreateMixin:
         return cfg
 
 
+class JsonConfigMixin(ConfigCreateMixin):
+    """:class:`ConfigCreateMixin` plus ``to_json()`` / ``from_json(text or dict)`` (the config as ``config.json``
+    stores it; ``from_json`` validates through ``create``)."""
+
+    def to_json(self) -> str:
+        import json
+
+        return json.dumps(self.model_dump(mode="json"), indent=1, sort_keys=True)  # type: ignore[attr-defined]
+
+    @classmethod
+    def from_json(cls, text: str | dict[str, Any]) -> Self:
+        import json
+
+        doc = json.loads(text) if isinstance(text, str) else dict(text)
+        return cls.create(**doc)
+
+
 def check_distinct_classes(classes: tuple[str, ...]) -> None:
     """Class names must differ case-insensitively (``--label`` matches them that way)."""
     if len(set(c.lower() for c in classes)) != len(classes):

@@ -21,7 +21,6 @@ Model folder (shipped: ``radsynth/data/models/ct-denoiser-ld``): ``config.json``
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -29,10 +28,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from radsynth.core.errors import RadsynthInputError
-from radsynth.generators.common.config_base import ConfigCreateMixin, count_parameters, input_error
+from radsynth.generators.common.config_base import JsonConfigMixin, count_parameters
 from radsynth.generators.enhancement.ct_pairs import HU_MAX, HU_MIN
 
 MODEL_FORMAT = "radsynth-ct-denoiser/1"
@@ -41,7 +40,7 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.safetensors"
 
 
-class CTDenoiserConfig(ConfigCreateMixin, BaseModel):
+class CTDenoiserConfig(JsonConfigMixin, BaseModel):
     """Network and training settings (serialised into the model folder's ``config.json``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -74,16 +73,7 @@ class CTDenoiserConfig(ConfigCreateMixin, BaseModel):
     def multiple(self) -> int:
         return int(np.prod(self.strides)) if self.strides else 1
 
-    def to_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), indent=1, sort_keys=True)
 
-    @classmethod
-    def from_json(cls, text: str | dict[str, Any]) -> "CTDenoiserConfig":
-        doc = json.loads(text) if isinstance(text, str) else dict(text)
-        try:
-            return cls.create(**doc)
-        except ValidationError as exc:  # pragma: no cover - create() maps it already
-            raise input_error(exc) from None
 
 
 def build_network(cfg: CTDenoiserConfig) -> Any:
@@ -217,45 +207,26 @@ def train_ct_denoiser(images: np.ndarray, truth: np.ndarray, subject: np.ndarray
 def save_denoiser(out_dir: str | os.PathLike[str], net: Any, cfg: CTDenoiserConfig,
                   extra: dict[str, Any] | None = None) -> Path:
     """Write ``config.json`` + ``weights.safetensors`` into ``out_dir`` (created)."""
-    from safetensors.torch import save_file
+    from radsynth.generators.common.model_folder import save_model_folder
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    save_file(state, str(out / WEIGHTS_FILE))
-    doc = {"format": MODEL_FORMAT, "network": "monai.UNet (residual noise estimator)", "kind": "enhancer",
-           "task": "low-dose CT denoising (axial slices, HU)", "config": cfg.model_dump(mode="json"), **(extra or {})}
-    (out / CONFIG_FILE).write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
-    return out
+    return save_model_folder(out_dir, net, {
+        "format": MODEL_FORMAT, "network": "monai.UNet (residual noise estimator)", "kind": "enhancer",
+        "task": "low-dose CT denoising (axial slices, HU)", "config": cfg.model_dump(mode="json"), **(extra or {})})
 
 
 def model_path(name_or_path: str | os.PathLike[str]) -> Path:
     """A model folder path, or the shipped model of that name; RadsynthInputError otherwise."""
-    text = os.fspath(name_or_path)
-    p = Path(text).expanduser()
-    if not (p / CONFIG_FILE).is_file() and "/" not in text and os.sep not in text:
-        from importlib.resources import files
+    from radsynth.generators.common.model_folder import model_folder
 
-        p = Path(str(files("radsynth") / "data" / "models" / text))
-    if not (p / CONFIG_FILE).is_file() or not (p / WEIGHTS_FILE).is_file():
-        raise RadsynthInputError("model", text, f"a CT denoiser folder ({CONFIG_FILE} + {WEIGHTS_FILE}) or '{SHIPPED_MODEL}'")
-    return p
+    return model_folder(name_or_path, "a CT denoiser", SHIPPED_MODEL)
 
 
 def load_denoiser(name_or_path: str | os.PathLike[str] = SHIPPED_MODEL) -> tuple[Any, CTDenoiserConfig, dict[str, Any]]:
     """(network in eval mode, config, config.json document) of a denoiser folder or the shipped model."""
-    from safetensors.torch import load_file
+    from radsynth.generators.common.model_folder import load_model_folder
 
-    p = model_path(name_or_path)
-    doc = json.loads((p / CONFIG_FILE).read_text())
-    if doc.get("format") != MODEL_FORMAT:
-        raise RadsynthInputError("model", os.fspath(name_or_path), f"a model of format {MODEL_FORMAT}",
-                                 f"it is {doc.get('format')!r}")
-    cfg = CTDenoiserConfig.from_json(doc["config"])
-    net = build_network(cfg)
-    net.load_state_dict(load_file(str(p / WEIGHTS_FILE)))
-    net.eval()
-    return net, cfg, doc
+    return load_model_folder(name_or_path, fmt=MODEL_FORMAT, what="a CT denoiser", shipped=SHIPPED_MODEL,
+                             config_from_json=CTDenoiserConfig.from_json, build=build_network)
 
 
 def denoise_hu(hu: np.ndarray, net: Any, cfg: CTDenoiserConfig, batch_slices: int = 4) -> np.ndarray:

@@ -79,6 +79,8 @@ class ProtocolParams(_Strict):
                                      description="in-plane pixel sizes to draw from (mm)")
     fov_mm: tuple[float, float] = Field((220.0, 250.0), description="square in-plane field of view range (mm)")
     fov_offset_mm: float = Field(10.0, ge=0, le=100, description="max off-centre positioning per in-plane axis (mm)")
+    phase_fov_fraction: tuple[float, float] = Field(
+        (1.0, 1.0), description="rectangular FOV: left-right (phase) FOV as a fraction of fov_mm, range 0.5..1")
 
     @model_validator(mode="after")
     def _check(self) -> "ProtocolParams":
@@ -90,7 +92,7 @@ class ProtocolParams(_Strict):
 
         return RandomClinicalProtocol(slice_thickness_mm=self.slice_thickness_mm, slice_gap_fraction=self.slice_gap_fraction,
                                       in_plane_mm=tuple(self.in_plane_mm), fov_mm=self.fov_mm,
-                                      fov_offset_mm=self.fov_offset_mm)
+                                      fov_offset_mm=self.fov_offset_mm, phase_fov_fraction=self.phase_fov_fraction)
 
 
 class RealismParams(_Strict):
@@ -112,6 +114,10 @@ class RealismParams(_Strict):
     display_median_grey: tuple[float, float] | None = Field(
         None, description="histogram auto-window instead: the head's median voxel at this grey level (range drawn "
                           "per image, 0.05..0.95); None: the percentile window (or none)")
+    intensity_refiner: str | None = Field(
+        None, description="learned grey-level refinement below the display window (a shipped table, e.g. "
+                          "brain-mri-histogram-v1, or a path to a refiner JSON; radsynth.physics.mri.histogram_refiner); "
+                          "needs a display window; None: off")
 
     @model_validator(mode="after")
     def _ranges(self) -> "RealismParams":
@@ -119,6 +125,11 @@ class RealismParams(_Strict):
             lo, hi = self.display_median_grey
             if not 0.05 <= lo <= hi <= 0.95:
                 raise ValueError("display_median_grey must be [low, high] with 0.05 <= low <= high <= 0.95")
+        if self.intensity_refiner is not None:
+            if self.display_window_percentile is None and self.display_median_grey is None:
+                raise ValueError("intensity_refiner works on the display grey: set display_median_grey or "
+                                 "display_window_percentile too")
+            self.refiner()  # one error naming the table now, not in a worker
         for name in ("boundary_blur_mm", "kspace_filter_strength", "display_window_percentile"):
             v = getattr(self, name)
             if v is not None and not v[0] <= v[1]:
@@ -129,6 +140,21 @@ class RealismParams(_Strict):
                                                                and self.display_window_percentile[1] <= 100):
             raise ValueError("display_window_percentile must be within 50..100")
         return self
+
+    def refiner(self) -> Any:
+        """The :class:`~radsynth.physics.mri.histogram_refiner.HistogramRefiner` named by ``intensity_refiner``."""
+        from pathlib import Path
+
+        from radsynth.physics.mri.histogram_refiner import SHIPPED, HistogramRefiner, shipped
+
+        name = self.intensity_refiner
+        if name in SHIPPED:
+            return shipped(name)
+        path = Path(str(name)).expanduser()
+        if not path.is_file():
+            raise ValueError(f"intensity_refiner {name!r} is neither a shipped table ({', '.join(sorted(SHIPPED))}) "
+                             "nor a refiner JSON file")
+        return HistogramRefiner.from_json(path.read_text())
 
 
 class BrainMRIConfig(_Strict):
@@ -276,8 +302,10 @@ class BrainMRIGenerator:
             p = r.protocol
             out.append(f"- Clinical protocol per subject: axial 2D multi-slice, slice thickness {p.slice_thickness_mm[0]:g}-"
                        f"{p.slice_thickness_mm[1]:g} mm with a gap of {p.slice_gap_fraction[0]:.0%}-{p.slice_gap_fraction[1]:.0%}"
-                       f" of it, in-plane {'/'.join(f'{v:g}' for v in p.in_plane_mm)} mm, square FOV {p.fov_mm[0]:g}-"
-                       f"{p.fov_mm[1]:g} mm positioned up to {p.fov_offset_mm:g} mm off-centre, random slice phase"
+                       f" of it, in-plane {'/'.join(f'{v:g}' for v in p.in_plane_mm)} mm, FOV {p.fov_mm[0]:g}-"
+                       f"{p.fov_mm[1]:g} mm" + (" square" if p.phase_fov_fraction == (1.0, 1.0) else
+                                              f" (left-right phase FOV {p.phase_fov_fraction[0]:.0%}-"
+                                              f"{p.phase_fov_fraction[1]:.0%} of it)") + f" positioned up to {p.fov_offset_mm:g} mm off-centre, random slice phase"
                        " (replaces the voxel size above; masks on the same grid).")
         if r.boundary_blur_mm[1] > 0:
             out.append(f"- Soft tissue boundaries: noise-free signal blurred with sigma {r.boundary_blur_mm[0]:g}-"
@@ -295,6 +323,10 @@ class BrainMRIGenerator:
             out.append(f"- Display window: 0 to the {r.display_window_percentile[0]:g}-{r.display_window_percentile[1]:g}th"
                        " percentile of the intracranial voxels (brain, CSF, lesions), per image, in the NIfTI header"
                        " (cal_min/cal_max): scalp fat and marrow saturate as on clinical exports.")
+        if r.intensity_refiner is not None:
+            out.append(f"- Learned grey-level refinement `{r.intensity_refiner}` below the display window: one monotone map "
+                       "per weighting fitted without pairs on real clinical exports (quantile mapping; no voxel moves, "
+                       "masks unchanged; see its model card). Signal values are no longer plain signal-equation output.")
         return out
 
     # ------------------------------------------------------------------ anatomy
@@ -476,6 +508,7 @@ class BrainMRIGenerator:
             sampled["t1_variant"] = t1_variant
         images = []
         per_scan["sequences"] = {}
+        refiner = real.refiner() if real.intensity_refiner is not None else None
         for seq in sequences:
             image, seq_sampled = simulate(
                 labels, affine, seq, cfg.field_strength_t, table, acquisition,
@@ -497,6 +530,9 @@ class BrainMRIGenerator:
                 ref = out_labels > 0 if median is not None else self._intracranial(out_labels)
                 lo_w, hi_w = win.window(image.array, mask=ref)
                 image.acquisition["display_window"] = [lo_w, hi_w]
+                if refiner is not None and refiner.table_for(seq) is not None:
+                    image.array = refiner.apply(image.array, hi_w, seq)
+                    seq_sampled["intensity_refiner"] = {"name": real.intensity_refiner, "sha256": refiner.sha256}
             per_scan["sequences"][seq] = seq_sampled
             images.append(image)
         out_affine = images[0].affine

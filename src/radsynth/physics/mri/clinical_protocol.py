@@ -21,6 +21,13 @@ share one grid exactly:
    whose partial-volume step averages each slice over its thickness only (gaps are not sampled) and whose
    label resampling uses the same overlap matrices (:func:`radsynth.physics.mri.partial_volume.slab_matrix`).
 
+Rectangular field of view: routine axial brain protocols encode phase left-right and cut the phase FOV to
+75-90 % of the read-out FOV (the head is narrower than it is long; fewer phase steps, shorter scan; e.g.
+Siemens "FOV phase" 75-87.5 %, GE "phase FOV" 0.75-0.9), so clinical exports are taller than wide (e.g. 256 x 192
+pixels). ``phase_fov_fraction`` < 1 narrows the left-right axis to that fraction of ``fov_mm``. The FOV is
+assumed to hold the head, as the radiographer sets it: head outside it is cut off, not folded over
+(no wrap-around aliasing is simulated).
+
 Tilt: the per-subject head rotation of :class:`radsynth.anatomy.deformation.RandomHeadDeformation` already
 tilts the anatomy against the slice stack (``deformation.rotation_deg`` in the generator config).
 """
@@ -43,9 +50,16 @@ def slice_axis_of(affine: np.ndarray) -> int:
     return int(np.argmax(np.abs(a[2, :3]) / np.maximum(np.linalg.norm(a[:3, :3], axis=0), 1e-12)))
 
 
+def left_right_axis_of(affine: np.ndarray) -> int:
+    """Array axis closest to the R (left-right) direction: the phase-encoding axis of an axial brain protocol."""
+    a = np.asarray(affine, dtype=np.float64)
+    return int(np.argmax(np.abs(a[0, :3]) / np.maximum(np.linalg.norm(a[:3, :3], axis=0), 1e-12)))
+
+
 @dataclass(frozen=True)
 class ClinicalProtocol:
-    """One protocol (all mm): slice thickness and gap, in-plane pixel, square FOV, positioning offsets."""
+    """One protocol (all mm): slice thickness and gap, in-plane pixel, FOV (read-out; the left-right phase axis
+    ``phase_fov_fraction`` of it), positioning offsets."""
 
     slice_thickness_mm: float = 5.0
     slice_gap_mm: float = 1.0
@@ -53,6 +67,7 @@ class ClinicalProtocol:
     fov_mm: float = 230.0
     fov_offset_mm: tuple[float, float] = (0.0, 0.0)
     slice_offset_mm: float = 0.0
+    phase_fov_fraction: float = 1.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "slice_thickness_mm", in_range("protocol.slice_thickness_mm", self.slice_thickness_mm, 0.5, 10.0, "mm"))
@@ -64,6 +79,8 @@ class ClinicalProtocol:
             raise RadsynthInputError("protocol.fov_offset_mm", self.fov_offset_mm, "two in-plane offsets within +-100 mm")
         object.__setattr__(self, "fov_offset_mm", (float(off[0]), float(off[1])))
         object.__setattr__(self, "slice_offset_mm", in_range("protocol.slice_offset_mm", self.slice_offset_mm, 0.0, 20.0, "mm"))
+        object.__setattr__(self, "phase_fov_fraction",
+                           in_range("protocol.phase_fov_fraction", self.phase_fov_fraction, 0.5, 1.0, "of fov_mm"))
 
     @property
     def slice_spacing_mm(self) -> float:
@@ -79,10 +96,12 @@ class ClinicalProtocol:
         s_ax = slice_axis_of(a)
         in_plane = [ax for ax in range(3) if ax != s_ax]
         fg = np.nonzero(labels)
+        lr_axis = left_right_axis_of(a)
         starts = [0, 0, 0]
         stops = list(labels.shape)
         for ax, off in zip(in_plane, self.fov_offset_mm):
-            n = max(1, int(round(self.fov_mm / vox[ax])))
+            fov = self.fov_mm * (self.phase_fov_fraction if ax == lr_axis else 1.0)
+            n = max(1, int(round(fov / vox[ax])))
             centre = float(fg[ax].mean()) if fg[0].size else (labels.shape[ax] - 1) / 2.0
             s = int(round(centre + off / vox[ax] - (n - 1) / 2.0))
             starts[ax], stops[ax] = s, s + n
@@ -103,29 +122,37 @@ class ClinicalProtocol:
         return {"voxel_size_mm": tuple(vs), "slice_gap_mm": self.slice_gap_mm, "slice_axis": s_ax}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"slice_thickness_mm": self.slice_thickness_mm, "slice_gap_mm": self.slice_gap_mm,
-                "in_plane_mm": self.in_plane_mm, "fov_mm": self.fov_mm, "fov_offset_mm": list(self.fov_offset_mm),
-                "slice_offset_mm": self.slice_offset_mm}
+        d = {"slice_thickness_mm": self.slice_thickness_mm, "slice_gap_mm": self.slice_gap_mm,
+             "in_plane_mm": self.in_plane_mm, "fov_mm": self.fov_mm, "fov_offset_mm": list(self.fov_offset_mm),
+             "slice_offset_mm": self.slice_offset_mm}
+        if self.phase_fov_fraction != 1.0:  # square FOV records stay as they were before the field existed
+            d["phase_fov_fraction"] = self.phase_fov_fraction
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ClinicalProtocol:
         return cls(float(d["slice_thickness_mm"]), float(d["slice_gap_mm"]), float(d["in_plane_mm"]),
-                   float(d["fov_mm"]), tuple(d["fov_offset_mm"]), float(d["slice_offset_mm"]))
+                   float(d["fov_mm"]), tuple(d["fov_offset_mm"]), float(d["slice_offset_mm"]),
+                   float(d.get("phase_fov_fraction", 1.0)))
 
 
 @dataclass(frozen=True)
 class RandomClinicalProtocol:
     """Ranges (mm) drawn uniformly per subject; the gap as a fraction of the thickness; the slice phase in
     [0, spacing); the in-plane pixel from ``in_plane_mm`` (choices, e.g. 1.0 only on a 1 mm anatomy grid:
-    finer pixels than the anatomy add no detail)."""
+    finer pixels than the anatomy add no detail); the phase FOV fraction from ``phase_fov_fraction`` (drawn only
+    when the range is not (1, 1), so square-FOV specs draw exactly what they drew before the field existed)."""
 
     slice_thickness_mm: tuple[float, float] = (4.0, 6.0)
     slice_gap_fraction: tuple[float, float] = (0.0, 0.3)
     in_plane_mm: tuple[float, ...] = (1.0,)
     fov_mm: tuple[float, float] = (220.0, 250.0)
     fov_offset_mm: float = 10.0
+    phase_fov_fraction: tuple[float, float] = (1.0, 1.0)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "phase_fov_fraction",
+                           range_pair("protocol.phase_fov_fraction", self.phase_fov_fraction, 0.5, 1.0))
         object.__setattr__(self, "slice_thickness_mm", range_pair("protocol.slice_thickness_mm", self.slice_thickness_mm, 0.5, 10.0))
         object.__setattr__(self, "slice_gap_fraction", range_pair("protocol.slice_gap_fraction", self.slice_gap_fraction, 0.0, 1.0))
         ip = tuple(float(x) for x in np.atleast_1d(self.in_plane_mm))
@@ -142,4 +169,6 @@ class RandomClinicalProtocol:
         fov = float(rng.uniform(*self.fov_mm))
         off = tuple(float(x) for x in rng.uniform(-self.fov_offset_mm, self.fov_offset_mm, size=2))
         phase = float(rng.uniform(0.0, min(t + gap, 20.0)))
-        return ClinicalProtocol(t, gap, ip, fov, off, phase)
+        lo, hi = self.phase_fov_fraction
+        frac = 1.0 if lo == hi == 1.0 else float(rng.uniform(lo, hi))
+        return ClinicalProtocol(t, gap, ip, fov, off, phase, frac)

@@ -1,0 +1,65 @@
+"""Train the shipped mask-guided DDPM ``brain-mask-ddpm-64`` (seeded; ~20 min on 1 CPU thread).
+
+    nice .venv/bin/python scripts/train_mask_guided.py --out src/radsynth/data/models/brain-mask-ddpm-64
+
+Data: simulated brain MRI (``mri-brain`` physics, FLAIR, 2 mm) of ``--subjects`` subjects, seeds 0..N-1
+(:mod:`radsynth.generators.mask_guided.data`). Held-out subjects for the bench use seeds >= 1000.
+Writes config.json, weights.safetensors, training.json (loss curve); MODEL_CARD.md / metrics.json are written by
+``bench/bench_mask_guided.py --write-metrics``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from pathlib import Path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--subjects", type=int, default=40)
+    ap.add_argument("--steps", type=int, default=1100)
+    ap.add_argument("--minutes", type=float, default=18.0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--lr", type=float, default=1.5e-3)
+    ap.add_argument("--init", default=None, help="continue from this model folder's weights (a second stage)")
+    a = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(a.threads)
+    from radsynth.generators.mask_guided.data import LesionSlicesConfig, simulate_lesion_slices
+    from radsynth.generators.mask_guided.model import MaskDDPMConfig, save_model, train_mask_ddpm
+
+    dcfg = LesionSlicesConfig(n_subjects=a.subjects, seed=a.seed)
+    data = simulate_lesion_slices(dcfg, progress=True)
+    print(f"{len(data.images)} slices ({int((data.lesion.sum((1, 2)) > 0).sum())} with lesion), {data.seconds} s", flush=True)
+    cfg = MaskDDPMConfig(channels=(16, 32, 64), max_steps=a.steps, max_minutes=a.minutes, lr=a.lr, seed=a.seed,
+                         warmup_steps=0 if a.init else 100)
+    init = None
+    stages = []
+    if a.init:
+        from safetensors.torch import load_file
+
+        init = load_file(str(Path(a.init) / "weights.safetensors"))
+        prev = json.loads((Path(a.init) / "training.json").read_text())
+        stages = prev.get("stages", []) + [{k: prev[k] for k in ("steps", "seconds", "final_loss") if k in prev}
+                                           | {"lr": prev.get("lr")}]
+    net, summary = train_mask_ddpm(data.images, data.lesion, data.brain, cfg, progress=True, init_state=init)
+    summary["lr"] = a.lr
+    if stages:
+        summary["stages"] = stages
+    losses = summary.pop("losses")
+    extra = {"training": {**summary, "data": dcfg.model_dump(mode="json"), "data_seconds": data.seconds,
+                          "threads": a.threads, "torch": torch.__version__, "python": sys.version.split()[0],
+                          "machine": platform.machine()}}
+    out = save_model(a.out, net, cfg, extra)
+    (Path(out) / "training.json").write_text(json.dumps({"losses": losses, **extra["training"]}, indent=0) + "\n")
+    print(f"wrote {out}: {summary['steps']} steps, {summary['seconds']} s, final loss {summary['final_loss']:.4f}")
+
+
+if __name__ == "__main__":
+    main()
