@@ -21,7 +21,10 @@ What it keeps, by construction:
   grey values inside an image is kept (a threshold segmentation before and after selects the same pixels
   at the mapped threshold: Dice 1), and the label maps and lesion masks stay exactly aligned.
 * **Variation between images.** One table for the population (not a per-image histogram match), so the
-  spread of contrast, noise and windowing between subjects is the simulator's own.
+  spread of contrast, noise and windowing between subjects is the simulator's own. (Why not
+  ``skimage.exposure.match_histograms``: it matches one image to one reference image, which would give
+  every simulated slice the same histogram; the population map needs the two pooled quantile functions,
+  two ``np.quantile`` calls and one ``np.interp``.)
 * **Determinism.** No randomness: same volume in, same volume out.
 
 Applied by the ``mri-brain`` generator (``realism.intensity_refiner``) to the voxel values below the top
