@@ -19,6 +19,9 @@ INFARCT = 1010
 
 LESION_LABELS = frozenset({TUMOUR_NECROSIS, TUMOUR_ENHANCING, TUMOUR_OEDEMA, INFARCT})
 
+# --- radsynth's own anatomical label (written by radsynth.anatomy.meninges; not in the SynthSeg maps) ---
+DURA_LABEL = 517
+
 _NAMES = {
     0: "background",
     2: "left cerebral white matter",
@@ -76,6 +79,7 @@ _NAMES = {
     515: "bone (skull tables, vertebrae, mandible)",
     516: "bone marrow (diploe, vertebral bodies, mandible)",
     530: "optic nerves",
+    DURA_LABEL: "dura mater and arachnoid lining the inner table (radsynth.anatomy.meninges, from CSF 24)",
     TUMOUR_NECROSIS: "tumour necrotic core",
     TUMOUR_ENHANCING: "tumour enhancing rim",
     TUMOUR_OEDEMA: "peritumoural oedema",
@@ -136,6 +140,7 @@ _TISSUE = {
     136: "gm", 137: "gm", 163: "gm", 164: "gm",
     502: "blood", 506: "vitreous", 507: "fat", 508: "muscle", 509: "muscle", 511: "skin",
     512: "wm", 514: "blood", 515: "bone", 516: "marrow", 530: "wm",
+    DURA_LABEL: "dura",
     TUMOUR_NECROSIS: "tumour_necrosis",
     TUMOUR_ENHANCING: "tumour_enhancing",
     TUMOUR_OEDEMA: "oedema",

@@ -46,6 +46,22 @@ def test_fitted_map_carries_the_simulated_head_distribution_onto_the_real_one(fi
         assert wasserstein_distance(after, r) < 0.1 * wasserstein_distance(before, r)
 
 
+def test_every_image_weighs_the_same_whatever_its_size():
+    """One large real export must not set the table: a 400x400 image of grey 0.7-0.9 and three 40x40 images of
+    grey 0.2-0.4 give a real median inside 0.2-0.4 (three images of four), not 0.7-0.9 (94 % of the pixels)."""
+    rng = np.random.default_rng(2)
+    big = rng.uniform(0.7, 0.9, (400, 400))
+    small = [rng.uniform(0.2, 0.4, (40, 40)) for _ in range(3)]
+    assert 0.2 < np.median(head_grey([big] + small)) < 0.4
+    assert np.median(head_grey([big] + small, per_image=None)) > 0.7  # raw pixel pooling
+    sim = [0.15 + 0.8 * rng.random((50, 50)) for _ in range(4)]
+    ref = HistogramRefiner.fit({"T2": [big] + small}, {"T2": sim})
+    mapped = head_grey([ref.grey(x, "T2w") for x in sim])
+    assert 0.2 < np.median(mapped) < 0.4 and np.mean(mapped > 0.6) == pytest.approx(0.25, abs=0.03)
+    with pytest.raises(RadsynthInputError, match="per_image"):
+        head_grey(small, per_image=1)
+
+
 def test_refinement_is_monotone_keeps_background_and_saturation_and_round_trips(fitted):
     ref = fitted[0]
     g = np.linspace(0.0, 1.0, 1001)

@@ -114,6 +114,10 @@ class RealismParams(_Strict):
     display_median_grey: tuple[float, float] | None = Field(
         None, description="histogram auto-window instead: the head's median voxel at this grey level (range drawn "
                           "per image, 0.05..0.95); None: the percentile window (or none)")
+    meninges_mm: tuple[float, float] | None = Field(
+        None, description="thickness range (mm, 0..5) of the dura/arachnoid layer carved out of the extra-cerebral "
+                          "CSF along the skull (radsynth.anatomy.meninges; label 517, dark on every weighting); "
+                          "None: CSF up to the bone, as the SynthSeg maps have it")
     intensity_refiner: str | None = Field(
         None, description="learned grey-level refinement below the display window (a shipped table, e.g. "
                           "brain-mri-histogram-v1, or a path to a refiner JSON; radsynth.physics.mri.histogram_refiner); "
@@ -130,10 +134,12 @@ class RealismParams(_Strict):
                 raise ValueError("intensity_refiner works on the display grey: set display_median_grey or "
                                  "display_window_percentile too")
             self.refiner()  # one error naming the table now, not in a worker
-        for name in ("boundary_blur_mm", "kspace_filter_strength", "display_window_percentile"):
+        for name in ("boundary_blur_mm", "kspace_filter_strength", "display_window_percentile", "meninges_mm"):
             v = getattr(self, name)
             if v is not None and not v[0] <= v[1]:
                 raise ValueError(f"{name} must be [low, high] with low <= high")
+        if self.meninges_mm is not None and not (0 <= self.meninges_mm[0] and self.meninges_mm[1] <= 5):
+            raise ValueError("meninges_mm must be within 0..5 mm")
         if not (0 <= self.boundary_blur_mm[0] and self.boundary_blur_mm[1] <= 3):
             raise ValueError("boundary_blur_mm must be within 0..3 mm")
         if self.display_window_percentile is not None and not (50 <= self.display_window_percentile[0]
@@ -310,6 +316,9 @@ class BrainMRIGenerator:
         if r.boundary_blur_mm[1] > 0:
             out.append(f"- Soft tissue boundaries: noise-free signal blurred with sigma {r.boundary_blur_mm[0]:g}-"
                        f"{r.boundary_blur_mm[1]:g} mm (soft tissue probabilities instead of hard labels).")
+        if r.meninges_mm is not None:
+            out.append(f"- Meninges: the extra-cerebral CSF within {r.meninges_mm[0]:g}-{r.meninges_mm[1]:g} mm of the skull "
+                       "relabelled as dura/arachnoid (label 517, dark on every weighting) per subject.")
         if r.kspace_filter:
             out.append(f"- Reconstruction filter: {'/'.join(r.kspace_filter)} k-space apodisation in-plane, strength "
                        f"{r.kspace_filter_strength[0]:g}-{r.kspace_filter_strength[1]:g} (noise filtered too).")
@@ -363,6 +372,12 @@ class BrainMRIGenerator:
                                              reference_age_years=apparent_age_of_file(paths[src]))
             sampled["atrophy"] = atrophy.to_dict()
             labels = atrophy.apply(labels, affine)
+        if cfg.realism.meninges_mm is not None:
+            from radsynth.anatomy.meninges import RandomMeninges
+
+            meninges = RandomMeninges(tuple(cfg.realism.meninges_mm)).sample(child_rng(plan.seed, "meninges"))
+            sampled["meninges"] = meninges.to_dict()
+            labels = meninges.apply(labels, affine)
         return labels, affine
 
     # ---------------------------------------------------------------- pathology

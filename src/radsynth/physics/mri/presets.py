@@ -9,8 +9,8 @@ for use at 3.0 Tesla, JMRI 2005;22:13-22):
 name       model                           1.5 T                            3 T
 =========  ==============================  ===============================  ===============================
 T1w        2D spin echo                    TR 500, TE 15                    TR 600, TE 10
-T2w        (turbo) spin echo, eff. TE      TR 4000, TE 100                  TR 5000, TE 90
-PD         (turbo) spin echo               TR 3000, TE 15                   TR 3500, TE 12
+T2w        turbo spin echo, eff. TE        TR 4000, TE 100, ESP 10, ETL 16  TR 5000, TE 90, ESP 10, ETL 16
+PD         turbo spin echo, eff. TE        TR 3000, TE 15, ESP 7.5, ETL 16  TR 3500, TE 12, ESP 10, ETL 16
 FLAIR      inversion recovery              TR 9000, TI 2500, TE 120         TR 9000, TI 2500, TE 120
 T1-IR      inversion recovery (T1-FLAIR)   TR 2000, TI 850, TE 12           TR 2500, TI 1050, TE 10
 T1c        T1w after gadolinium            as T1w                           as T1w
@@ -22,6 +22,9 @@ MPRAGE     inversion-prepared 3D GRE       TR 2400, TI 1000, flip 8,        TR 2
 FLAIR TI nulls CSF (T1 4.3 s): TI_null = T1 ln(2 / (1 + exp(-TR/T1))) = 2.48 s at TR 9 s.
 T1-IR TI is placed near the CSF null for its TR (0.89 s at TR 2 s, 1.07 s at TR 2.5 s).
 MPRAGE parameters follow the ADNI protocol (Jack CR et al., JMRI 2008;27:685-691).
+T2w and PD are turbo spin echoes (:mod:`radsynth.physics.mri.turbo_spin_echo`): spin-echo contrast for water
+tissue, bright fat from the echo train (Henkelman et al., JMRI 1992); until 2026-12-07 (session 9) they were
+plain spin echoes with the single-echo fat T2, and the scalp was mid-grey on T2w.
 
 T1w is a spin echo: with the tissue table of :mod:`radsynth.physics.mri.tissue` its
 GM/WM intensity ratio is 0.77 (1.5 T) and 0.74 (3 T), within 4 % of the 0.745 measured
@@ -39,16 +42,17 @@ from radsynth.physics.mri.inversion_recovery import InversionRecovery
 from radsynth.physics.mri.mprage import MPRAGE
 from radsynth.physics.mri.spin_echo import SpinEcho
 from radsynth.physics.mri.spoiled_gradient_echo import SpoiledGradientEcho
+from radsynth.physics.mri.turbo_spin_echo import TurboSpinEcho
 from radsynth.physics.mri.tissue import _field_key
 
-SignalModel = Union[SpinEcho, InversionRecovery, SpoiledGradientEcho, MPRAGE]
+SignalModel = Union[SpinEcho, TurboSpinEcho, InversionRecovery, SpoiledGradientEcho, MPRAGE]
 
 SEQUENCES = ("T1w", "T2w", "PD", "FLAIR", "T1-IR", "T1c", "GRE-T1", "MPRAGE")
 
 _PRESETS: dict[str, dict[float, SignalModel]] = {
     "T1w": {1.5: SpinEcho(500.0, 15.0), 3.0: SpinEcho(600.0, 10.0)},
-    "T2w": {1.5: SpinEcho(4000.0, 100.0), 3.0: SpinEcho(5000.0, 90.0)},
-    "PD": {1.5: SpinEcho(3000.0, 15.0), 3.0: SpinEcho(3500.0, 12.0)},
+    "T2w": {1.5: TurboSpinEcho(4000.0, 100.0), 3.0: TurboSpinEcho(5000.0, 90.0)},
+    "PD": {1.5: TurboSpinEcho(3000.0, 15.0, 7.5), 3.0: TurboSpinEcho(3500.0, 12.0)},
     "FLAIR": {1.5: InversionRecovery(9000.0, 120.0, 2500.0), 3.0: InversionRecovery(9000.0, 120.0, 2500.0)},
     "T1-IR": {1.5: InversionRecovery(2000.0, 12.0, 850.0), 3.0: InversionRecovery(2500.0, 10.0, 1050.0)},
     "GRE-T1": {1.5: SpoiledGradientEcho(20.0, 5.0, 25.0), 3.0: SpoiledGradientEcho(20.0, 4.0, 20.0)},
@@ -59,7 +63,7 @@ _PRESETS: dict[str, dict[float, SignalModel]] = {
 }
 _PRESETS["T1c"] = _PRESETS["T1w"]
 
-_MODELS = {cls.kind: cls for cls in (SpinEcho, InversionRecovery, SpoiledGradientEcho, MPRAGE)}
+_MODELS = {cls.kind: cls for cls in (SpinEcho, TurboSpinEcho, InversionRecovery, SpoiledGradientEcho, MPRAGE)}
 
 
 def canonical_sequence_name(name: str) -> str:

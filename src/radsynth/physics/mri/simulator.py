@@ -28,7 +28,14 @@ from radsynth.physics.mri.contrast_agent import (
     contrast_agent as named_contrast_agent,
 )
 from radsynth.physics.mri.presets import SignalModel, canonical_sequence_name, get_sequence
-from radsynth.physics.mri.tissue import TissueTable, check_labels, label_tissue_index, tissue_table as default_table
+from radsynth.physics.mri.tissue import (
+    TissueTable,
+    check_labels,
+    label_lipid_lut,
+    label_tissue_index,
+    tissue_table as default_table,
+)
+from radsynth.physics.mri.turbo_spin_echo import TurboSpinEcho
 
 #: Signal of fully relaxed water (PD 1), in a.u.
 INTENSITY_SCALE = 1000.0
@@ -44,8 +51,9 @@ FLOW_VOID_FRACTION = 0.05
 def _flow_void(model: SignalModel, sig: np.ndarray) -> np.ndarray:
     from radsynth.physics.mri.inversion_recovery import InversionRecovery
     from radsynth.physics.mri.spin_echo import SpinEcho
+    from radsynth.physics.mri.turbo_spin_echo import TurboSpinEcho
 
-    if not isinstance(model, (SpinEcho, InversionRecovery)):
+    if not isinstance(model, (SpinEcho, TurboSpinEcho, InversionRecovery)):
         return sig
     blood = label_tissue_index() == TISSUES.index("blood")
     out = sig.copy()
@@ -80,7 +88,12 @@ def _prepare(
     else:
         agent = None
     luts = table.label_luts()
-    sig = model.signal(luts["pd"], luts["t1_ms"], luts["t2_ms"], luts["t2star_ms"]) * np.float32(INTENSITY_SCALE)
+    if isinstance(model, TurboSpinEcho):  # the echo train's bright fat needs each label's lipid share
+        sig = model.signal(luts["pd"], luts["t1_ms"], luts["t2_ms"], luts["t2star_ms"],
+                           lipid_fraction=label_lipid_lut())
+    else:
+        sig = model.signal(luts["pd"], luts["t1_ms"], luts["t2_ms"], luts["t2star_ms"])
+    sig = sig * np.float32(INTENSITY_SCALE)
     sig = _flow_void(model, np.nan_to_num(sig, nan=0.0).astype(np.float32))
     ref_lut = label_tissue_index() == TISSUES.index(reference_tissue)
     return name, model, table, agent, sig, ref_lut
