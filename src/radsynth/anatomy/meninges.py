@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
+from radsynth.anatomy.distance import distance_mm
 from radsynth.core.checks import range_pair
 from radsynth.core.errors import RadsynthInputError
 from radsynth.core.labels import DURA_LABEL
@@ -55,10 +55,7 @@ class Meninges:
         outer = np.isin(labels, OUTER_LABELS)
         if self.thickness_mm == 0 or not csf.any() or not outer.any():
             return out
-        vox = np.sqrt((np.asarray(affine, dtype=np.float64)[:3, :3] ** 2).sum(axis=0))
-        # distance (mm) of every voxel to the nearest skull / diploe / sinus voxel, measured between centres:
-        # a CSF voxel touching the bone face-on is one voxel size away
-        dist = ndimage.distance_transform_edt(~outer, sampling=vox)
+        dist = distance_mm(outer, affine)  # mm to the nearest skull / diploe / sinus voxel, centre to centre
         out[csf & (dist <= self.thickness_mm + 1e-6)] = DURA_LABEL
         return out
 

@@ -19,8 +19,9 @@ INFARCT = 1010
 
 LESION_LABELS = frozenset({TUMOUR_NECROSIS, TUMOUR_ENHANCING, TUMOUR_OEDEMA, INFARCT})
 
-# --- radsynth's own anatomical label (written by radsynth.anatomy.meninges; not in the SynthSeg maps) ---
+# --- radsynth's own anatomical labels (written by radsynth.anatomy.meninges / scalp_layers; not in the SynthSeg maps) ---
 DURA_LABEL = 517
+DEEP_SOFT_TISSUE_LABEL = 518
 
 _NAMES = {
     0: "background",
@@ -80,6 +81,8 @@ _NAMES = {
     516: "bone marrow (diploe, vertebral bodies, mandible)",
     530: "optic nerves",
     DURA_LABEL: "dura mater and arachnoid lining the inner table (radsynth.anatomy.meninges, from CSF 24)",
+    DEEP_SOFT_TISSUE_LABEL: "deep extracranial soft tissue: temporalis and other muscles, galea "
+                            "(radsynth.anatomy.scalp_layers, from 507)",
     TUMOUR_NECROSIS: "tumour necrotic core",
     TUMOUR_ENHANCING: "tumour enhancing rim",
     TUMOUR_OEDEMA: "peritumoural oedema",
@@ -141,6 +144,7 @@ _TISSUE = {
     502: "blood", 506: "vitreous", 507: "fat", 508: "muscle", 509: "muscle", 511: "skin",
     512: "wm", 514: "blood", 515: "bone", 516: "marrow", 530: "wm",
     DURA_LABEL: "dura",
+    DEEP_SOFT_TISSUE_LABEL: "muscle",
     TUMOUR_NECROSIS: "tumour_necrosis",
     TUMOUR_ENHANCING: "tumour_enhancing",
     TUMOUR_OEDEMA: "oedema",

@@ -118,6 +118,10 @@ class RealismParams(_Strict):
         None, description="thickness range (mm, 0..5) of the dura/arachnoid layer carved out of the extra-cerebral "
                           "CSF along the skull (radsynth.anatomy.meninges; label 517, dark on every weighting); "
                           "None: CSF up to the bone, as the SynthSeg maps have it")
+    scalp_fat_mm: tuple[float, float] | None = Field(
+        None, description="thickness range (mm, 0..20) of the subcutaneous fat kept under the skin; the deeper "
+                          "extracranial soft tissue (temporalis, other muscles) becomes muscle, label 518, orbital fat "
+                          "stays fat (radsynth.anatomy.scalp_layers); None: all of it fat, as the SynthSeg class 507")
     intensity_refiner: str | None = Field(
         None, description="learned grey-level refinement below the display window (a shipped table, e.g. "
                           "brain-mri-histogram-v1, or a path to a refiner JSON; radsynth.physics.mri.histogram_refiner); "
@@ -140,6 +144,8 @@ class RealismParams(_Strict):
                 raise ValueError(f"{name} must be [low, high] with low <= high")
         if self.meninges_mm is not None and not (0 <= self.meninges_mm[0] and self.meninges_mm[1] <= 5):
             raise ValueError("meninges_mm must be within 0..5 mm")
+        if self.scalp_fat_mm is not None and not (0 <= self.scalp_fat_mm[0] <= self.scalp_fat_mm[1] <= 20):
+            raise ValueError("scalp_fat_mm must be [low, high] within 0..20 mm")
         if not (0 <= self.boundary_blur_mm[0] and self.boundary_blur_mm[1] <= 3):
             raise ValueError("boundary_blur_mm must be within 0..3 mm")
         if self.display_window_percentile is not None and not (50 <= self.display_window_percentile[0]
@@ -319,6 +325,9 @@ class BrainMRIGenerator:
         if r.meninges_mm is not None:
             out.append(f"- Meninges: the extra-cerebral CSF within {r.meninges_mm[0]:g}-{r.meninges_mm[1]:g} mm of the skull "
                        "relabelled as dura/arachnoid (label 517, dark on every weighting) per subject.")
+        if r.scalp_fat_mm is not None:
+            out.append(f"- Scalp layers: subcutaneous fat {r.scalp_fat_mm[0]:g}-{r.scalp_fat_mm[1]:g} mm under the skin; the "
+                       "deeper extracranial soft tissue (temporalis and other muscles) is muscle (label 518), orbital fat stays fat.")
         if r.kspace_filter:
             out.append(f"- Reconstruction filter: {'/'.join(r.kspace_filter)} k-space apodisation in-plane, strength "
                        f"{r.kspace_filter_strength[0]:g}-{r.kspace_filter_strength[1]:g} (noise filtered too).")
@@ -378,6 +387,12 @@ class BrainMRIGenerator:
             meninges = RandomMeninges(tuple(cfg.realism.meninges_mm)).sample(child_rng(plan.seed, "meninges"))
             sampled["meninges"] = meninges.to_dict()
             labels = meninges.apply(labels, affine)
+        if cfg.realism.scalp_fat_mm is not None:
+            from radsynth.anatomy.scalp_layers import RandomScalpLayers
+
+            scalp = RandomScalpLayers(tuple(cfg.realism.scalp_fat_mm)).sample(child_rng(plan.seed, "scalp_layers"))
+            sampled["scalp_layers"] = scalp.to_dict()
+            labels = scalp.apply(labels, affine)
         return labels, affine
 
     # ---------------------------------------------------------------- pathology
