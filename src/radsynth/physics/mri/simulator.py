@@ -51,7 +51,6 @@ FLOW_VOID_FRACTION = 0.05
 def _flow_void(model: SignalModel, sig: np.ndarray) -> np.ndarray:
     from radsynth.physics.mri.inversion_recovery import InversionRecovery
     from radsynth.physics.mri.spin_echo import SpinEcho
-    from radsynth.physics.mri.turbo_spin_echo import TurboSpinEcho
 
     if not isinstance(model, (SpinEcho, TurboSpinEcho, InversionRecovery)):
         return sig

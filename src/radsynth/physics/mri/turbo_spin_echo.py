@@ -16,7 +16,7 @@ and fat stays bright on T2-weighted TSE (Henkelman RM, Hardy PA, Bishop JE, Poon
 apparent T2 of the lipid, ``lipid_t2_ms``, replaces the single-echo value for the lipid share.
 Default 140 ms for echo spacings of about 10 ms: fat 2-2.6 times its conventional spin-echo
 signal at TE 90-100 ms, brighter than grey matter and darker than CSF, the order clinical T2 TSE
-show (the brain-MRI realism bench's real T2 slices; README "Brain-MRI realism ablation").
+show (and the real T2 slices of brain-mri-real, judged by eye; the value is chosen, not fitted).
 
 Not modelled: the echo-train blurring of short-T2 tissue (point-spread function along the phase
 direction) and the extra magnetisation-transfer darkening of water tissue in multislice TSE.
