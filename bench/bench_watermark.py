@@ -308,10 +308,11 @@ def window(x: np.ndarray, family: str) -> tuple[np.ndarray, str]:
 class Identifier:
     """``detect_watermark(image, payload=candidates)`` computed from the K + 1 pattern surfaces.
 
-    A candidate's payload tile is ``sum_k beta_k pattern_k`` (``watermark_code.payload_targets``: no pilot), so its
+    A candidate's whole tile is ``sum_k beta_k pattern_k`` (``watermark_code.targets``, pilot included), so its
     correlation surface with the fold is ``sum_k beta_k surface_k``: one (n, K+1) @ (K+1, tile^2) product instead
-    of n tile builds and FFTs. Standardisation (median / MAD over the shifts), argmax, the Bonferroni p-value and
-    the blind-decoding check are the module's (``wm._surfaces`` / ``wm._detect_known``)."""
+    of n tile builds and FFTs. Standardisation (median / MAD over the shifts), argmax, the Bonferroni p-value, the
+    identification guard and the blind-decoding check are the module's (``wm._surfaces`` / ``wm._detect_known`` /
+    ``wm._identify``)."""
 
     def __init__(self, decoys: list[str], threshold: float, key: bytes | None = None,
                  config: wm.WatermarkConfig | None = None) -> None:
@@ -321,9 +322,10 @@ class Identifier:
         self.fpats = np.fft.fft2(wm_code.patterns(self.key, self.cfg))
         self.decoys = [wm.payload_from_id(p) for p in decoys]
         self.rows = np.stack([self.row(p) for p in self.decoys])
+        self.random_words = wm_code.decoy_targets(self.key, self.cfg)
 
     def row(self, payload: str) -> np.ndarray:
-        return wm_code.payload_targets(wm_code.bits_of(payload, self.key, self.cfg), self.cfg)
+        return wm_code.targets(wm_code.bits_of(payload, self.key, self.cfg), self.cfg)
 
     def candidates(self, true: str | None, rng: np.random.Generator) -> tuple[list[str], np.ndarray]:
         """The candidate list: the decoys, with ``true`` (if any) replacing one at a random position."""
@@ -356,35 +358,48 @@ class Identifier:
 
     def __call__(self, image: np.ndarray, names: list[str], rows: np.ndarray, blind_result: dict,
                  exact_top: int = 8) -> dict:
-        """Screen all candidates in float32, redo the ``exact_top`` best (over all shifts and at shift 0)
-        in float64 (the module's arithmetic), then the decision of ``wm._detect_known``: three tests, each
-        Bonferroni-corrected and tripled, at shift 0 (``3 n Q(z)``), over all shifts (``3 n tile^2 Q(z)``) and
-        at the pilot's ``wm.SYNC_SHIFTS`` highest shifts (``3 n SYNC_SHIFTS Q(z)``)."""
+        """Screen all candidates in float32, redo the ``exact_top`` best (over all shifts, at shift 0 and at the
+        pilot's shifts) in float64 (the module's arithmetic), then the decision of ``wm._detect_known``: presence
+        by three tests, each Bonferroni-corrected and tripled, the whole tile at shift 0 (``3 n Q(z)``) and over
+        all shifts (``3 n tile^2 Q(z)``), the payload part at the pilot's ``wm.SYNC_SHIFTS`` highest shifts
+        (``3 n SYNC_SHIFTS Q(z)``); identity by ``wm._identify`` at the shift found (``n Q(z_id) <= wm.ID_ALPHA``)."""
         from scipy.stats import norm
 
         t = self.cfg.tile
         fold = wm_signal.fold(wm_signal.grey_stack(np.asarray(image)[None]), self.cfg)  # as detect_watermark
         surf = np.fft.ifft2(np.conj(wm.whitened_spectrum(fold))[None] * self.fpats).real.reshape(self.fpats.shape[0], -1)
         top_pilot = wm._pilot_shifts(fold, self.key, self.cfg)  # as wm._detect_known
-        zmax32, _, z0_32, zt32 = self._row_z(rows.astype(np.float32) @ surf.astype(np.float32), top_pilot)
+        part = rows.copy()
+        part[:, 0] = 0.0
+        s32 = surf.astype(np.float32)
+        zmax32, _, z0_32, _ = self._row_z(rows.astype(np.float32) @ s32, top_pilot)
+        _, _, _, zt32 = self._row_z(part.astype(np.float32) @ s32, top_pilot)
         keep = np.union1d(np.union1d(np.argsort(zmax32)[::-1][:exact_top], np.argsort(z0_32)[::-1][:exact_top]),
                           np.argsort(zt32.max(axis=1))[::-1][:exact_top])
-        zmax, shift, z0, zt = self._row_z(rows[keep] @ surf, top_pilot)
+        zmax, shift, z0, _ = self._row_z(rows[keep] @ surf, top_pilot)
+        _, _, _, zt = self._row_z(part[keep] @ surf, top_pilot)
         n = len(names)
-        j, a = int(np.argmax(zmax)), int(np.argmax(z0))
-        which, score, at = int(keep[j]), float(zmax[j]), int(shift[j])
-        p_aligned = 3.0 * n * float(norm.sf(z0[a]))
-        p_search = 3.0 * n * t * t * float(norm.sf(score))
-        if p_aligned < p_search:
-            which, score, at = int(keep[a]), float(z0[a]), 0
+        a = int(np.argmax(z0))
+        score, at = float(z0[a]), 0
+        p = 3.0 * n * float(norm.sf(z0[a]))
+        j = int(np.argmax(zmax))
+        p_search = 3.0 * n * t * t * float(norm.sf(zmax[j]))
+        if p_search < p:
+            score, at, p = float(zmax[j]), int(shift[j]), p_search
         jt = int(np.argmax(zt))
         p_pilot = 3.0 * n * len(top_pilot) * float(norm.sf(zt.ravel()[jt]))
-        if p_pilot < min(p_aligned, p_search):
-            which, score, at = int(keep[jt // len(top_pilot)]), float(zt.ravel()[jt]), int(top_pilot[jt % len(top_pilot)])
-        p = min(1.0, p_aligned, p_search, p_pilot)
-        found = p <= self.threshold
-        out = {"found": found, "payload": names[which] if found else None, "p": p, "score": score,
-               "shift": [at // t, at % t]}
+        if p_pilot < p:
+            score, at, p = float(zt.ravel()[jt]), int(top_pilot[jt % len(top_pilot)]), p_pilot
+        p = min(1.0, p)
+        bits = surf[1:]
+        med = np.median(bits, axis=1)
+        mad = np.median(np.abs(bits - med[:, None]), axis=1) * 1.4826 + 1e-30
+        bit_z = (bits[:, at] - med) / mad  # as wm._standardised, at the shift found
+        which, z_id = wm._identify(bit_z, part, self.random_words)
+        p_identity = min(1.0, n * float(norm.sf(z_id)))
+        found = p <= self.threshold and p_identity <= wm.ID_ALPHA
+        out = {"found": found, "payload": names[which] if found else None, "p": p if found or p > self.threshold else 1.0,
+               "score": score, "shift": [at // t, at % t], "p_identity": p_identity}
         decoded = blind_result["payload"]  # wm._detect_known: blind decoding overrules another payload
         if found and decoded is not None and decoded != out["payload"]:
             if decoded in names:
@@ -397,7 +412,8 @@ class Identifier:
 
 def api_identify(image: np.ndarray, names: list[str], threshold: float) -> dict:
     r = wm.detect_watermark(image, threshold=threshold, payload=names)
-    return {"found": r.found, "payload": r.payload, "p": r.p_value, "score": r.score, "shift": list(r.shift)}
+    return {"found": r.found, "payload": r.payload, "p": r.p_value, "score": r.score, "shift": list(r.shift),
+            "p_identity": r.p_identity}
 
 
 def blind(image: np.ndarray, threshold: float) -> dict:

@@ -152,6 +152,34 @@ def test_a_strong_mark_of_another_payload_is_not_taken_for_the_declared_one():
     assert res.found and res.payload == PAYLOAD
 
 
+def test_presence_uses_the_whole_tile_and_identity_rejects_a_weak_foreign_mark():
+    # folds of a mark (unit-RMS tile, amplitude a) in white noise: weak enough that blind decoding reads nothing
+    from scipy.stats import norm
+
+    from radsynth.provenance import watermark_code as code
+
+    cfg, key = wm.WatermarkConfig(), wm.DEFAULT_KEY
+    rng = np.random.default_rng(0)
+    others = [f"{int(v):016x}" for v in rng.integers(0, 2**62, 1000)]
+    weak = 0.1 * code.tile_pattern(PAYLOAD, key, cfg) + rng.standard_normal((cfg.tile, cfg.tile))
+    assert wm._detect_fold(weak, key, cfg, 1e-6, 1).payload is None
+    res = wm._detect_known(weak, key, cfg, others[:-1] + [PAYLOAD], 1e-6, 1)
+    assert res.found and res.payload == PAYLOAD and res.shift == (0, 0) and res.p_identity <= wm.ID_ALPHA
+    # the payload part alone (the test before 2026-12-08) stays under the aligned test's threshold for 1,000
+    # candidates; the whole tile (pilot too) passes
+    alone = wm._surfaces(weak, code.tile_pattern(PAYLOAD, key, cfg, pilot=False)[None])[0, 0, 0]
+    assert alone < norm.isf(1e-6 / (3 * 1000)) < res.score
+    # a stronger mark of a payload that is not a candidate: every candidate's whole tile correlates through the
+    # pilot past the threshold, blind decoding still reads nothing, the identity guard refuses them all
+    foreign = 0.25 * code.tile_pattern(PAYLOAD, key, cfg) + rng.standard_normal((cfg.tile, cfg.tile))
+    assert wm._detect_fold(foreign, key, cfg, 1e-6, 1).payload is None
+    res = wm._detect_known(foreign, key, cfg, others, 1e-6, 1)
+    assert res.p_sync <= 1e-6 and res.p_identity > wm.ID_ALPHA
+    assert not res.found and res.payload is None and res.p_value == 1.0
+    res = wm._detect_known(foreign, key, cfg, others[:-1] + [PAYLOAD], 1e-6, 1)
+    assert res.found and res.payload == PAYLOAD
+
+
 def test_survives_crop_rescale_jpeg_noise_but_not_a_wrong_key():
     image = _u8(seed=5, shape=(288, 288))
     marked, _ = wm.embed_watermark(image, PAYLOAD)

@@ -114,6 +114,9 @@ class WatermarkResult:
     scheme: str = SCHEME
     n_slices: int = 1
     key_id: str = ""
+    #: known payloads: the identification guard's p-value (``n_candidates Q(z)`` of the payload part against the
+    #: random payloads' scores at the same shift; must be at most ``watermark.ID_ALPHA``); None in blind decoding
+    p_identity: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -222,6 +225,23 @@ def targets(bits: np.ndarray, cfg: WatermarkConfig) -> np.ndarray:
     """Per-pattern amplitude of the unit watermark: pilot sqrt(share), each bit +-sqrt((1-share)/K)."""
     beta = (2.0 * bits.astype(np.float64) - 1.0) * math.sqrt((1.0 - cfg.pilot_share) / cfg.n_bits)
     return np.concatenate([[math.sqrt(cfg.pilot_share)], beta])
+
+
+#: random payload parts in :func:`decoy_targets`: the empirical null of the identification guard
+N_DECOYS = 512
+
+
+@lru_cache(maxsize=8)
+def decoy_targets(key: bytes, cfg: WatermarkConfig) -> np.ndarray:
+    """(N_DECOYS, K + 1) payload parts of random sign words (pilot 0, each bit +-sqrt((1 - share) / K), as
+    :func:`payload_targets`): payloads that were never issued. Their correlations at a shift are what a
+    payload that is not in the image scores there, cross-talk from whatever mark is there included
+    (``radsynth.provenance.watermark._identify``). Deterministic for a key and scheme; read-only."""
+    rng = np.random.default_rng(_seed(key, "decoys", cfg))
+    bits = rng.integers(0, 2, (N_DECOYS, cfg.n_bits))
+    out = np.stack([payload_targets(b, cfg) for b in bits])
+    out.setflags(write=False)
+    return out
 
 
 def payload_targets(bits: np.ndarray, cfg: WatermarkConfig) -> np.ndarray:
