@@ -1,6 +1,6 @@
 """Mask-guided generation: does the generated lesion sit on the requested mask? (issue #13 item 1)
 
-    nice python bench/bench_mask_guided.py [--model brain-mask-ddpm-64] [--n 60] [--write-metrics]
+    nice python bench/bench_mask_guided.py [--model brain-mask-pix2pix-64] [--n 60] [--write-metrics]
 
 Held-out masks: ``mri-brain`` physics subjects with seeds 1000.. (never used in training, which used seeds
 0..39), FLAIR at 2 mm, axial slices with a lesion of >= ``--min-pixels`` pixels at 64 x 64
@@ -34,7 +34,7 @@ def boot_ci(v: np.ndarray, n: int = 2000, seed: int = 0) -> tuple[float, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default="brain-mask-ddpm-64")
+    ap.add_argument("--model", default="brain-mask-pix2pix-64")
     ap.add_argument("--n", type=int, default=60)
     ap.add_argument("--held-out-subjects", type=int, default=16)
     ap.add_argument("--train-subjects", type=int, default=40)
@@ -49,7 +49,8 @@ def main() -> None:
 
     torch.set_num_threads(a.threads)
     from radsynth.generators.mask_guided.data import LesionSlicesConfig, simulate_lesion_slices
-    from radsynth.generators.mask_guided.model import dice, load_model, model_path, sample_from_masks, segment, train_segmenter
+    from radsynth.generators.mask_guided.model import (dice, load_model, model_path, sample_from_masks, sampler_name, segment,
+                                                       train_segmenter)
 
     t0 = time.perf_counter()
     tr = simulate_lesion_slices(LesionSlicesConfig(n_subjects=a.train_subjects, seed=0))
@@ -82,6 +83,7 @@ def main() -> None:
     ceiling = np.array([dice(s, m) for s, m in zip(seg_fn(real, brains), masks)])
 
     net, cfg, doc = load_model(a.model)
+    how = f"DDIM {cfg.sample_steps} steps" if sampler_name(cfg) == "ddim" else "pix2pix (one generator pass)"
     t2 = time.perf_counter()
     gen_b = sample_from_masks(net, cfg, masks, brains, seed=0)
     gen_nb = sample_from_masks(net, cfg, masks, None, seed=0)
@@ -103,7 +105,7 @@ def main() -> None:
     rows = [("generated (lesion + brain mask)", d_b), ("generated (lesion mask only)", d_nb),
             ("segmenter ceiling: held-out simulated images", ceiling), ("control: vs another subject's mask", ctrl)]
     print(f"\nmodel {Path(model_path(a.model)).name}, {n} held-out lesion masks ({len(np.unique(subj))} subjects, "
-          f">= {a.min_pixels} px at {cfg.image_size}x{cfg.image_size}), DDIM {cfg.sample_steps} steps, "
+          f">= {a.min_pixels} px at {cfg.image_size}x{cfg.image_size}), sampler {how}, "
           f"{gen_s:.2f} s/image (1 thread); segmenter {seg_desc}\n")
     print("| Dice vs requested mask | mean [95 % CI] | median | n |")
     print("|---|---|---|---|")
@@ -120,7 +122,7 @@ def main() -> None:
                "min_lesion_pixels": a.min_pixels, "segmenter": seg_desc, "seconds_per_image": round(gen_s, 3),
                "lesion_contrast": {"generated": round(float(np.nanmean(contrast)), 4),
                                    "simulated": round(float(np.nanmean(contrast_real)), 4)},
-               "sample_steps": cfg.sample_steps, "threads": a.threads}
+               "sampler": sampler_name(cfg), "sample_steps": getattr(cfg, "sample_steps", None), "threads": a.threads}
     if a.save:
         np.savez_compressed(a.save, masks=masks, brains=brains, real=real, gen_b=gen_b, gen_nb=gen_nb, seg_b=seg_b,
                             seg_nb=seg_nb)

@@ -324,7 +324,7 @@ _register_denoise(app, user_errors)  # `radsynth denoise IN --out OUT [--model c
 from radsynth.cli.reconstruct import register as _register_reconstruct  # noqa: E402  (light: typer only)
 _register_reconstruct(app, user_errors)  # `radsynth reconstruct IN --out OUT [--acceleration 4] [--model mri-recon-4x]`
 from radsynth.cli.mask_guided import register as _register_mask_guided  # noqa: E402  (light: typer only)
-_register_mask_guided(app, user_errors)  # `radsynth generate-from-mask MASK --out OUT [--model brain-mask-ddpm-64] [--seed 0]`
+_register_mask_guided(app, user_errors)  # `radsynth generate-from-mask MASK --out OUT [--model brain-mask-pix2pix-64] [--seed 0]`
 
 def main() -> None:
     try:

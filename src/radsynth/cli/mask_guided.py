@@ -1,4 +1,4 @@
-"""``radsynth generate-from-mask MASK --out OUT [--model brain-mask-ddpm-64] [--seed 0] [--brain BRAIN]``:
+"""``radsynth generate-from-mask MASK --out OUT [--model brain-mask-pix2pix-64] [--seed 0] [--brain BRAIN]``:
 a synthetic MR slice whose lesion sits where the mask says (learned mask-guided generator).
 
 Input: a 2-D lesion mask (nonzero = lesion): PNG, NIfTI (one slice) or .npy, any size (zero-padded to a square
@@ -22,10 +22,10 @@ def register(app: typer.Typer, user_errors: Callable[..., Any]) -> None:
     def generate_from_mask(
         mask: Path = typer.Argument(..., help="Lesion mask (.png, .nii, .nii.gz or .npy; nonzero = lesion)."),
         out: Path = typer.Option(..., "--out", help="Output image (.png, .nii or .nii.gz); refused if it exists."),
-        model: str = typer.Option("brain-mask-ddpm-64", "--model", help="Model name (`radsynth models list`) or folder."),
+        model: str = typer.Option("brain-mask-pix2pix-64", "--model", help="Model name (`radsynth models list`) or folder."),
         seed: int = typer.Option(0, "--seed", help="Noise seed (same mask and seed, same image)."),
         brain: Path = typer.Option(None, "--brain", help="Optional brain mask of the same shape (where the brain sits)."),
-        steps: int = typer.Option(0, "--steps", help="DDIM steps (0: the model's default)."),
+        steps: int = typer.Option(0, "--steps", help="DDIM steps of a DDPM model (0: the model's default; a pix2pix model samples in one pass)."),
         threads: int = typer.Option(1, "--threads", help="torch CPU threads", min=1),
     ) -> None:
         """Generate a synthetic brain MRI slice with its lesion on the given mask (learned, trained on simulated MRI)."""
@@ -45,7 +45,7 @@ def register(app: typer.Typer, user_errors: Callable[..., Any]) -> None:
 
         entry = resolve_model(model, "--model")
         if entry.kind != "mask-generator":
-            raise RadsynthInputError("--model", model, "a mask-guided generator (kind mask-generator, e.g. brain-mask-ddpm-64)",
+            raise RadsynthInputError("--model", model, "a mask-guided generator (kind mask-generator, e.g. brain-mask-pix2pix-64)",
                                      f"{entry.name} is a {entry.kind}")
         import torch
 

@@ -13,7 +13,7 @@ sampling and as the ``learned-2d`` cohort generator), ``classifier`` (e.g. the s
 ``cxr-classifier-64`` reference judge), ``encoder`` (e.g. the shipped ``cxr-encoder-64``
 feature encoder for FID / KID / PRDC), ``enhancer`` (e.g. the shipped ``ct-denoiser-ld``
 low-dose CT denoiser, ``radsynth denoise``, and ``mri-recon-4x`` undersampled-MRI reconstructor,
-``radsynth reconstruct``), ``mask-generator`` (e.g. the shipped ``brain-mask-ddpm-64``,
+``radsynth reconstruct``), ``mask-generator`` (e.g. the shipped ``brain-mask-pix2pix-64`` and ``brain-mask-ddpm-64``,
 ``radsynth generate-from-mask``) or ``unknown``.
 
 Nothing here imports torch: parameter counts come from the safetensors header.
@@ -44,7 +44,7 @@ from radsynth.generators.archs import GENERATOR_FORMATS  # noqa: E402 - no torch
 CLASSIFIER_FORMATS = ("radsynth-reference-classifier/1",)
 ENCODER_FORMATS = ("radsynth-feature-encoder/1",)
 ENHANCER_FORMATS = ("radsynth-ct-denoiser/1", "radsynth-mri-recon/1")  # image-to-image models (generators/enhancement)
-MASK_GENERATOR_FORMATS = ("radsynth-mask-ddpm/1",)  # mask-conditioned generators (generators/mask_guided)
+MASK_GENERATOR_FORMATS = ("radsynth-mask-ddpm/1", "radsynth-mask-pix2pix/1")  # mask-conditioned generators (generators/mask_guided)
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,13 @@ Training data: :mod:`.data` (simulated FLAIR, the physics' own lesion masks). Ev
 (``bench/bench_mask_guided.py``): a small MONAI U-Net lesion segmenter (:func:`train_segmenter`, trained on the
 simulated training slices) segments each generated image; Dice against the requested mask.
 
-Model folder (shipped: ``radsynth/data/models/brain-mask-ddpm-64``): ``config.json`` (``format``
+Model folder (shipped: ``radsynth/data/models/brain-mask-ddpm-64``; the default model is the conditional GAN ``brain-mask-pix2pix-64``, :mod:`.pix2pix`): ``config.json`` (``format``
 :data:`MODEL_FORMAT`, the :class:`MaskDDPMConfig`, summary), ``weights.safetensors``, ``MODEL_CARD.md``.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -35,12 +36,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from radsynth.core.errors import RadsynthInputError
 from radsynth.generators.common.config_base import JsonConfigMixin, count_parameters
+from radsynth.generators.mask_guided.conditioning import COND_CHANNELS, condition
 
 MODEL_FORMAT = "radsynth-mask-ddpm/1"
-SHIPPED_MODEL = "brain-mask-ddpm-64"
+SHIPPED_MODEL = "brain-mask-pix2pix-64"  # the default; the DDPM "brain-mask-ddpm-64" ships too
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.safetensors"
-COND_CHANNELS = 3
 #: field of view of the training frame (the mri-brain volume's 104 voxels of 2 mm, zero-padded to a square)
 FRAME_MM = 208.0
 
@@ -94,18 +95,6 @@ def build_network(cfg: MaskDDPMConfig) -> Any:
 def _schedule_kwargs(cfg: MaskDDPMConfig) -> dict[str, Any]:
     return {"num_train_timesteps": cfg.num_train_timesteps, "schedule": cfg.schedule,
             "beta_start": cfg.beta_start, "beta_end": cfg.beta_end}
-
-
-def condition(lesion: np.ndarray, brain: np.ndarray | None) -> np.ndarray:
-    """(N, 3, H, W) float32 conditioning of lesion masks (N, H, W) and brain masks (N, H, W) or None."""
-    les = np.asarray(lesion, bool).astype(np.float32)
-    n = les.shape[0]
-    if brain is None:
-        b, has = np.zeros_like(les), np.zeros_like(les)
-    else:
-        b = np.asarray(brain, bool).astype(np.float32)
-        has = np.ones_like(les)
-    return np.stack([les, b, has], 1).reshape(n, COND_CHANNELS, *les.shape[1:])
 
 
 def train_mask_ddpm(images: np.ndarray, lesion: np.ndarray, brain: np.ndarray, cfg: MaskDDPMConfig,
@@ -174,15 +163,21 @@ def train_mask_ddpm(images: np.ndarray, lesion: np.ndarray, brain: np.ndarray, c
                  "losses": [round(v, 5) for v in losses], "n_train_slices": int(len(x_all))}
 
 
-def sample_from_masks(net: Any, cfg: MaskDDPMConfig, lesion: np.ndarray, brain: np.ndarray | None = None, *,
+def sample_from_masks(net: Any, cfg: Any, lesion: np.ndarray, brain: np.ndarray | None = None, *,
                       seed: int = 0, steps: int | None = None, batch_size: int = 32) -> np.ndarray:
-    """Images (N, H, W) float32 in [-1, 1] for lesion masks (N, H, W) (and brain masks or None), DDIM, seeded.
+    """Images (N, H, W) float32 in [-1, 1] for lesion masks (N, H, W) (and brain masks or None), seeded: DDIM
+    for a DDPM (``steps``, default the config's), one generator pass for a pix2pix model (``steps`` unused).
 
     Image ``i`` uses the noise of ``torch.Generator().manual_seed(seed + i)``, so it does not depend on the batch
     (up to float rounding that depends on the batch size; same call, same bytes).
     """
     import torch
     from monai.networks.schedulers import DDIMScheduler
+
+    if sampler_name(cfg) == "pix2pix":
+        from radsynth.generators.mask_guided import pix2pix
+
+        return pix2pix.sample_from_masks(net, cfg, lesion, brain, seed=seed, batch_size=batch_size)
 
     les = np.asarray(lesion, bool)
     if les.ndim == 2:
@@ -229,12 +224,28 @@ def model_path(name_or_path: str | os.PathLike[str]) -> Path:
     return model_folder(name_or_path, "a mask-guided model", SHIPPED_MODEL)
 
 
-def load_model(name_or_path: str | os.PathLike[str] = SHIPPED_MODEL) -> tuple[Any, MaskDDPMConfig, dict[str, Any]]:
-    """(network in eval mode, config, config.json document) of a mask-guided model folder or the shipped model."""
+def load_model(name_or_path: str | os.PathLike[str] = SHIPPED_MODEL) -> tuple[Any, Any, dict[str, Any]]:
+    """(network in eval mode, config, config.json document) of a mask-guided model folder or the shipped model:
+    a DDPM (:class:`MaskDDPMConfig`, format :data:`MODEL_FORMAT`) or a conditional GAN
+    (:class:`~radsynth.generators.mask_guided.pix2pix.MaskPix2PixConfig`, its ``MODEL_FORMAT``), by the folder's
+    ``format``; :func:`sample_from_masks` takes either."""
     from radsynth.generators.common.model_folder import load_model_folder
+    from radsynth.generators.mask_guided import pix2pix
 
-    return load_model_folder(name_or_path, fmt=MODEL_FORMAT, what="a mask-guided model", shipped=SHIPPED_MODEL,
+    p = model_path(name_or_path)
+    fmt = json.loads((p / CONFIG_FILE).read_text()).get("format")
+    if fmt == pix2pix.MODEL_FORMAT:
+        return load_model_folder(p, fmt=pix2pix.MODEL_FORMAT, what="a mask-guided model", shipped=SHIPPED_MODEL,
+                                 config_from_json=pix2pix.MaskPix2PixConfig.from_json, build=pix2pix.build_network)
+    return load_model_folder(p, fmt=MODEL_FORMAT, what="a mask-guided model", shipped=SHIPPED_MODEL,
                              config_from_json=MaskDDPMConfig.from_json, build=build_network)
+
+
+def sampler_name(cfg: Any) -> str:
+    """How a model samples: ``ddim`` (the DDPM) or ``pix2pix`` (one generator pass)."""
+    from radsynth.generators.mask_guided.pix2pix import MaskPix2PixConfig
+
+    return "pix2pix" if isinstance(cfg, MaskPix2PixConfig) else "ddim"
 
 
 def prepare_mask(mask: np.ndarray, size: int, what: str = "mask") -> np.ndarray:
@@ -395,9 +406,13 @@ def generate_file(mask_path: str | os.PathLike[str], out: str | os.PathLike[str]
     mp = model_path(model)
     net, cfg, _ = load_model(mp)
     img = generate_from_mask(mask, (net, cfg), seed=seed, brain=brain, steps=steps)
-    prov = {"generator": "radsynth.mask-ddpm", "generator_version": MODEL_FORMAT, "model": mp.name, "seed": int(seed),
+    sampler = sampler_name(cfg)
+    fmt = json.loads((mp / CONFIG_FILE).read_text()).get("format")
+    prov = {"generator": "radsynth.mask-pix2pix" if sampler == "pix2pix" else "radsynth.mask-ddpm",
+            "generator_version": fmt, "model": mp.name, "seed": int(seed),
             "mask": Path(mask_path).name, **({"brain_mask": Path(brain_path).name} if brain_path is not None else {}),
-            "sampler": "ddim", "steps": int(steps or cfg.sample_steps), "sequence": cfg.sequence,
+            "sampler": sampler, **({"steps": int(steps or cfg.sample_steps)} if sampler == "ddim" else {}),
+            "sequence": cfg.sequence,
             "processing": "synthetic image generated from a lesion mask (learned, trained on simulated MRI)"}
     desc = f"synthetic {cfg.sequence} slice generated from a lesion mask by {mp.name}"
     if out_p.name.lower().endswith(".png"):
