@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 from pathlib import Path
 
@@ -35,6 +34,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(a.threads)
+    from radsynth.generators.common.model_folder import training_record, write_training_json
     from radsynth.generators.mask_guided.data import LesionSlicesConfig, simulate_lesion_slices
     from radsynth.generators.mask_guided.model import MaskDDPMConfig, save_model, train_mask_ddpm
 
@@ -50,11 +50,9 @@ def main() -> None:
                                          lr=a.lr or 2e-4, seed=a.seed, lesion_weight=a.lesion_weight)
         net, summary = pix2pix.train_mask_pix2pix(data.images, data.lesion, data.brain, pcfg, progress=True)
         curves = summary.pop("curves")
-        extra = {"training": {**summary, "data": dcfg.model_dump(mode="json"), "data_seconds": data.seconds,
-                              "threads": a.threads, "torch": torch.__version__, "python": sys.version.split()[0],
-                              "machine": platform.machine()}}
-        out = pix2pix.save_model(a.out, net, pcfg, extra)
-        (Path(out) / "training.json").write_text(json.dumps({"curves": curves, **extra["training"]}, indent=0) + "\n")
+        record = training_record(summary, dcfg.model_dump(mode="json"), data.seconds, a.threads)
+        out = pix2pix.save_model(a.out, net, pcfg, {"training": record})
+        write_training_json(out, {"curves": curves}, record)
         print(f"wrote {out}: {summary['steps']} steps, {summary['seconds']} s, final L1 {summary['final_l1']:.4f}")
         return
     a.lr = a.lr or 1.5e-3
@@ -74,11 +72,9 @@ def main() -> None:
     if stages:
         summary["stages"] = stages
     losses = summary.pop("losses")
-    extra = {"training": {**summary, "data": dcfg.model_dump(mode="json"), "data_seconds": data.seconds,
-                          "threads": a.threads, "torch": torch.__version__, "python": sys.version.split()[0],
-                          "machine": platform.machine()}}
-    out = save_model(a.out, net, cfg, extra)
-    (Path(out) / "training.json").write_text(json.dumps({"losses": losses, **extra["training"]}, indent=0) + "\n")
+    record = training_record(summary, dcfg.model_dump(mode="json"), data.seconds, a.threads)
+    out = save_model(a.out, net, cfg, {"training": record})
+    write_training_json(out, {"losses": losses}, record)
     print(f"wrote {out}: {summary['steps']} steps, {summary['seconds']} s, final loss {summary['final_loss']:.4f}")
 
 

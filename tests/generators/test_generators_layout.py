@@ -9,7 +9,7 @@ from pathlib import Path
 import radsynth.generators as gen_pkg
 
 ROOT = Path(gen_pkg.__file__).parent
-FAMILIES = ("diffusion", "latent_diffusion", "gan", "vae", "enhancement", "mask_guided")
+FAMILIES = ("diffusion", "latent_diffusion", "gan", "vae", "enhancement", "mask_guided", "translation")
 #: family -> the other families it may import (one way)
 ALLOWED = {"latent_diffusion": {"diffusion"}}
 TOP_LEVEL = {"archs", "model_dir", "zoo", "cli", "cohort_generator", "prompts"}

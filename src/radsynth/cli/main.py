@@ -325,6 +325,8 @@ from radsynth.cli.reconstruct import register as _register_reconstruct  # noqa: 
 _register_reconstruct(app, user_errors)  # `radsynth reconstruct IN --out OUT [--acceleration 4] [--model mri-recon-4x]`
 from radsynth.cli.mask_guided import register as _register_mask_guided  # noqa: E402  (light: typer only)
 _register_mask_guided(app, user_errors)  # `radsynth generate-from-mask MASK --out OUT [--model brain-mask-pix2pix-64] [--seed 0]`
+from radsynth.cli.translate import register as _register_translate  # noqa: E402  (light: typer only)
+_register_translate(app, user_errors)  # `radsynth translate IMAGE --to T2w --out OUT [--from T1w] [--method model|histogram-match]`
 
 def main() -> None:
     try:

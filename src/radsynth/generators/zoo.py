@@ -14,7 +14,8 @@ sampling and as the ``learned-2d`` cohort generator), ``classifier`` (e.g. the s
 feature encoder for FID / KID / PRDC), ``enhancer`` (e.g. the shipped ``ct-denoiser-ld``
 low-dose CT denoiser, ``radsynth denoise``, and ``mri-recon-4x`` undersampled-MRI reconstructor,
 ``radsynth reconstruct``), ``mask-generator`` (e.g. the shipped ``brain-mask-pix2pix-64`` and ``brain-mask-ddpm-64``,
-``radsynth generate-from-mask``) or ``unknown``.
+``radsynth generate-from-mask``), ``translator`` (e.g. the shipped ``brain-t1w-to-t2w-64``, ``radsynth translate``)
+or ``unknown``.
 
 Nothing here imports torch: parameter counts come from the safetensors header.
 """
@@ -45,6 +46,7 @@ CLASSIFIER_FORMATS = ("radsynth-reference-classifier/1",)
 ENCODER_FORMATS = ("radsynth-feature-encoder/1",)
 ENHANCER_FORMATS = ("radsynth-ct-denoiser/1", "radsynth-mri-recon/1")  # image-to-image models (generators/enhancement)
 MASK_GENERATOR_FORMATS = ("radsynth-mask-ddpm/1", "radsynth-mask-pix2pix/1")  # mask-conditioned generators (generators/mask_guided)
+TRANSLATOR_FORMATS = ("radsynth-contrast-translator/1",)  # contrast translators (generators/translation)
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ class ModelEntry:
     name: str
     path: Path
     source: str  # "shipped", "$RADSYNTH_MODELS" or "path"
-    kind: str  # "generator", "classifier", "encoder", "enhancer", "mask-generator" or "unknown"
+    kind: str  # "generator", "classifier", "encoder", "enhancer", "mask-generator", "translator" or "unknown"
     format: str
     arch: str
     image_size: int | None
@@ -160,6 +162,9 @@ def describe_model(path: Path, source: str = "path") -> ModelEntry:
         fp = _card_fingerprint(path)
     elif fmt in MASK_GENERATOR_FORMATS:
         kind, arch, size, classes = "mask-generator", str(doc.get("arch", "?")), doc.get("image_size"), ()
+        fp = _card_fingerprint(path)
+    elif fmt in TRANSLATOR_FORMATS:
+        kind, arch, size, classes = "translator", str(doc.get("arch", "?")), doc.get("image_size"), ()
         fp = _card_fingerprint(path)
     else:
         kind, arch, size, classes, fp = "unknown", str(doc.get("arch", "?")), doc.get("image_size"), (), None

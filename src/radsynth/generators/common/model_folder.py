@@ -63,3 +63,20 @@ def load_model_folder(name_or_path: str | os.PathLike[str], *, fmt: str, what: s
     net.load_state_dict(load_file(str(p / WEIGHTS_FILE)))
     net.eval()
     return net, cfg, doc
+
+
+def training_record(summary: dict[str, Any], data: dict[str, Any], data_seconds: float, threads: int) -> dict[str, Any]:
+    """What a training script stores as ``config.json``'s ``training`` (the summary without its curves, the data
+    settings, the software and machine)."""
+    import platform
+    import sys
+
+    import torch
+
+    return {**summary, "data": data, "data_seconds": data_seconds, "threads": threads, "torch": torch.__version__,
+            "python": sys.version.split()[0], "machine": platform.machine()}
+
+
+def write_training_json(folder: str | os.PathLike[str], curves: dict[str, Any], record: dict[str, Any]) -> None:
+    """``training.json``: the loss curves (``curves``: name -> list) and the training record."""
+    (Path(folder) / "training.json").write_text(json.dumps({**curves, **record}, indent=0) + "\n")

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from radsynth.generators.common.config_base import ConfigCreateMixin
+from radsynth.generators.common.slices import brain_and_lesion, resize_area  # noqa: F401 - re-exported
 
 
 class LesionSlicesConfig(ConfigCreateMixin, BaseModel):
@@ -44,23 +44,6 @@ class LesionSlices:
     seconds: float
 
 
-def resize_area(a: np.ndarray, size: int) -> np.ndarray:
-    """Zero-pad a 2-D array to a centred square and area-resize it to ``size`` x ``size`` (float32)."""
-    import torch
-    import torch.nn.functional as F
-
-    h, w = a.shape
-    n = max(h, w)
-    sq = np.zeros((n, n), np.float32)
-    sq[(n - h) // 2:(n - h) // 2 + h, (n - w) // 2:(n - w) // 2 + w] = a
-    t = torch.from_numpy(sq)[None, None]
-    if n % size == 0 or n > size:
-        out = F.interpolate(t, size=(size, size), mode="area")
-    else:
-        out = F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False)
-    return out[0, 0].numpy().astype(np.float32)
-
-
 def to_unit(sl: np.ndarray, brain: np.ndarray, q: float = 99.5) -> np.ndarray:
     """Slice -> [-1, 1]: divided by the brain's ``q`` percentile, clipped to [0, 1], times 2 minus 1."""
     ref = sl[brain] if brain.any() else sl
@@ -68,21 +51,8 @@ def to_unit(sl: np.ndarray, brain: np.ndarray, q: float = 99.5) -> np.ndarray:
     return (np.clip(sl / (s if s > 0 else 1.0), 0.0, 1.0) * 2.0 - 1.0).astype(np.float32)
 
 
-def brain_and_lesion(rec: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(label map, brain mask, lesion mask) of a simulated ``mri-brain`` subject: brain = labels 1-499 and lesion
-    labels (>= 1000); lesion = the union of its ``tumour_whole`` and ``infarct`` masks (empty when it has neither)."""
-    names = {m.name for m in rec.masks}
-    lab = np.asarray(rec.mask("labels").array)
-    brain3 = ((lab > 0) & (lab < 500)) | (lab >= 1000)
-    lesion3 = np.zeros(lab.shape, bool)
-    for n in ("tumour_whole", "infarct"):
-        if n in names:
-            lesion3 |= np.asarray(rec.mask(n).array) > 0
-    return lab, brain3, lesion3
-
-
 def simulate_lesion_slices(cfg: LesionSlicesConfig, progress: bool = False) -> LesionSlices:
-    from radsynth.cohort.generator import SubjectPlan
+    from radsynth.generators.common.slices import training_plan
     from radsynth.physics.mri.brain_generator import BrainMRIConfig, BrainMRIGenerator
 
     gen = BrainMRIGenerator(BrainMRIConfig(sequences=[cfg.sequence], work_resolution_mm=2, voxel_size_mm=(2.0,) * 3,
@@ -90,11 +60,7 @@ def simulate_lesion_slices(cfg: LesionSlicesConfig, progress: bool = False) -> L
     t0 = time.perf_counter()
     imgs, les, brs, subj = [], [], [], []
     for i in range(cfg.n_subjects):
-        rng = np.random.default_rng([cfg.seed, i])
-        plan = SubjectPlan(index=i, subject_id=f"sub-{i + 1:04d}", seed=cfg.seed + i,
-                           labels={"tumour": i % 2 == 0, "stroke": i % 3 != 0},
-                           attributes={"age_years": int(rng.integers(20, 85)), "sex": "F" if i % 2 else "M"},
-                           formats=("nifti",))
+        plan, rng = training_plan(i, cfg.seed)
         rec = gen.generate(plan)
         lab, brain3, lesion3 = brain_and_lesion(rec)
         vol = np.asarray(rec.image(cfg.sequence).array, np.float32)

@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from radsynth.core.errors import RadsynthInputError
 from radsynth.generators.common.config_base import JsonConfigMixin, count_parameters
-from radsynth.generators.mask_guided.conditioning import COND_CHANNELS, condition
+from radsynth.generators.mask_guided.conditioning import COND_CHANNELS, condition, mask_batch
 
 MODEL_FORMAT = "radsynth-mask-ddpm/1"
 SHIPPED_MODEL = "brain-mask-pix2pix-64"  # the default; the DDPM "brain-mask-ddpm-64" ships too
@@ -179,14 +179,8 @@ def sample_from_masks(net: Any, cfg: Any, lesion: np.ndarray, brain: np.ndarray 
 
         return pix2pix.sample_from_masks(net, cfg, lesion, brain, seed=seed, batch_size=batch_size)
 
-    les = np.asarray(lesion, bool)
-    if les.ndim == 2:
-        les = les[None]
-    if brain is not None:
-        brain = np.asarray(brain, bool).reshape(les.shape)
+    les, brain = mask_batch(lesion, brain, cfg.image_size)
     s = cfg.image_size
-    if les.shape[1:] != (s, s):
-        raise RadsynthInputError("mask", list(les.shape[1:]), f"a {s} x {s} mask")
     sch = DDIMScheduler(**_schedule_kwargs(cfg), clip_sample=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)

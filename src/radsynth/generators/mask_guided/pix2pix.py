@@ -22,7 +22,6 @@ machine and thread count). Model folder: ``config.json`` (``format`` :data:`MODE
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
@@ -30,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from radsynth.core.errors import RadsynthInputError
 from radsynth.generators.common.config_base import JsonConfigMixin, count_parameters
-from radsynth.generators.mask_guided.conditioning import COND_CHANNELS, condition
+from radsynth.generators.mask_guided.conditioning import COND_CHANNELS, condition, mask_batch
 
 MODEL_FORMAT = "radsynth-mask-pix2pix/1"
 
@@ -80,23 +79,15 @@ def build_discriminator(cfg: MaskPix2PixConfig) -> Any:
                               num_layers_d=cfg.disc_layers, out_channels=1)
 
 
-def _noise(n: int, size: int, seed: int, std: float) -> Any:
-    import torch
-
-    return torch.cat([torch.randn((1, 1, size, size), generator=torch.Generator().manual_seed(int(seed) + i)) * std
-                      for i in range(n)])
-
-
 def train_mask_pix2pix(images: np.ndarray, lesion: np.ndarray, brain: np.ndarray, cfg: MaskPix2PixConfig,
                        progress: bool = False) -> tuple[Any, dict[str, Any]]:
-    """Train on paired slices ``images`` (S, H, W) in [-1, 1], ``lesion`` / ``brain`` (S, H, W) bool.
-
-    Adam (beta1 0.5, as pix2pix), constant learning rate for the first half then linear decay to 0, random
-    left-right flips, brain channel dropped with probability ``p_drop_brain``. Deterministic for a seed (same
-    machine and thread count). Returns (generator in eval mode, summary with the loss curves)."""
-    import torch
-
+    """Train on paired slices ``images`` (S, H, W) in [-1, 1], ``lesion`` / ``brain`` (S, H, W) bool, with the
+    shared loop (:func:`radsynth.generators.common.pix2pix_loop.train_pix2pix`): random left-right flips, brain
+    channel dropped with probability ``p_drop_brain``, L1 weighted on the lesion and its rim by
+    ``lesion_weight``. Deterministic for a seed (same machine and thread count). Returns (generator in eval mode,
+    summary with the loss curves)."""
     from radsynth.generators.common.loop import seeded
+    from radsynth.generators.common.pix2pix_loop import Pix2PixSettings, train_pix2pix
 
     x_all = np.asarray(images, np.float32)
     s = cfg.image_size
@@ -104,68 +95,26 @@ def train_mask_pix2pix(images: np.ndarray, lesion: np.ndarray, brain: np.ndarray
         raise RadsynthInputError("images", list(x_all.shape), f"(S, {s}, {s}) with lesion and brain masks of that shape")
     les, br = np.asarray(lesion, bool), np.asarray(brain, bool)
     gen_net, disc = seeded(cfg.seed, lambda: build_network(cfg), lambda: build_discriminator(cfg))
-    opt_g = torch.optim.Adam(gen_net.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
-    rng = np.random.default_rng(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    curves: dict[str, list[float]] = {"l1": [], "g_adv": [], "d": []}
-    t0 = time.perf_counter()
-    step = 0
-    gen_net.train()
-    disc.train()
 
-    def d_out(x: Any, c: Any) -> Any:
-        return disc(torch.cat([x, c], 1))[-1]
-
-    while step < cfg.max_steps:
-        if cfg.max_minutes is not None and time.perf_counter() - t0 > 60.0 * cfg.max_minutes:
-            break
-        half = cfg.max_steps / 2
-        lr = cfg.lr if step < half else cfg.lr * max(0.0, (cfg.max_steps - step) / max(1.0, half))
-        for o in (opt_g, opt_d):
-            for g in o.param_groups:
-                g["lr"] = lr
-        idx = rng.integers(0, len(x_all), cfg.batch_size)
-        flip = rng.random(cfg.batch_size) < 0.5
-        drop = rng.random(cfg.batch_size) < cfg.p_drop_brain
+    def make_batch(idx: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        flip = rng.random(len(idx)) < 0.5
+        drop = rng.random(len(idx)) < cfg.p_drop_brain
         xb, lb, bb = x_all[idx].copy(), les[idx].copy(), br[idx].copy()
         xb[flip], lb[flip], bb[flip] = xb[flip][:, :, ::-1], lb[flip][:, :, ::-1], bb[flip][:, :, ::-1]
         c = condition(lb, bb)
         c[drop, 1:] = 0.0
-        x = torch.from_numpy(xb[:, None].copy())
-        cond = torch.from_numpy(c)
-        z = torch.randn((cfg.batch_size, 1, s, s), generator=gen) * cfg.noise_std
-        fake = gen_net(torch.cat([cond, z], 1))
-        # discriminator: least squares, real -> 1, fake -> 0
-        d_real, d_fake = d_out(x, cond), d_out(fake.detach(), cond)
-        loss_d = 0.5 * (torch.mean((d_real - 1.0) ** 2) + torch.mean(d_fake**2))
-        opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        opt_d.step()
-        # generator: fool the discriminator, stay close to the paired image
-        g_adv = torch.mean((d_out(fake, cond) - 1.0) ** 2)
-        err = torch.abs(fake - x)
-        if cfg.lesion_weight > 0:
-            rim = torch.nn.functional.max_pool2d(cond[:, :1], 3, stride=1, padding=1)  # lesion dilated by 1 pixel
-            l1 = torch.mean(err * (1.0 + cfg.lesion_weight * rim)) / (1.0 + cfg.lesion_weight * float(rim.mean()))
-        else:
-            l1 = torch.mean(err)
-        loss_g = g_adv + cfg.lambda_l1 * l1
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
-        curves["l1"].append(float(l1.detach()))
-        curves["g_adv"].append(float(g_adv.detach()))
-        curves["d"].append(float(loss_d.detach()))
-        step += 1
-        if progress and step % 200 == 0:
-            print(f"  step {step}: L1 {np.mean(curves['l1'][-200:]):.4f}, G {np.mean(curves['g_adv'][-200:]):.3f}, "
-                  f"D {np.mean(curves['d'][-200:]):.3f}, lr {lr:.2e}, {time.perf_counter() - t0:.0f} s", flush=True)
-    gen_net.eval()
-    return gen_net, {"steps": step, "seconds": round(time.perf_counter() - t0, 1), "params": count_parameters(gen_net),
-                     "params_discriminator": count_parameters(disc),
-                     "final_l1": float(np.mean(curves["l1"][-100:])) if curves["l1"] else None,
-                     "curves": {k: [round(v, 5) for v in vals] for k, vals in curves.items()},
+        return xb, c
+
+    def l1_weight(cond: Any) -> Any:
+        import torch
+
+        rim = torch.nn.functional.max_pool2d(cond[:, :1], 3, stride=1, padding=1)  # lesion dilated by 1 pixel
+        return 1.0 + cfg.lesion_weight * rim
+
+    summary = train_pix2pix(gen_net, disc, x_all, make_batch, Pix2PixSettings(
+        steps=cfg.max_steps, lr=cfg.lr, batch_size=cfg.batch_size, lambda_l1=cfg.lambda_l1, noise_std=cfg.noise_std,
+        seed=cfg.seed, max_minutes=cfg.max_minutes, progress=progress), l1_weight if cfg.lesion_weight > 0 else None)
+    return gen_net, {**summary, "params": count_parameters(gen_net), "params_discriminator": count_parameters(disc),
                      "n_train_slices": int(len(x_all))}
 
 
@@ -173,25 +122,10 @@ def sample_from_masks(net: Any, cfg: MaskPix2PixConfig, lesion: np.ndarray, brai
                       seed: int = 0, batch_size: int = 32) -> np.ndarray:
     """Images (N, H, W) float32 in [-1, 1] for lesion masks (N, H, W) (and brain masks or None), seeded: image
     ``i`` uses the noise image of ``torch.Generator().manual_seed(seed + i)``."""
-    import torch
+    from radsynth.generators.common.pix2pix_loop import sample_pix2pix
 
-    les = np.asarray(lesion, bool)
-    if les.ndim == 2:
-        les = les[None]
-    if brain is not None:
-        brain = np.asarray(brain, bool).reshape(les.shape)
-    s = cfg.image_size
-    if les.shape[1:] != (s, s):
-        raise RadsynthInputError("mask", list(les.shape[1:]), f"a {s} x {s} mask")
-    cond_all = torch.from_numpy(condition(les, brain))
-    out = np.empty(les.shape, np.float32)
-    with torch.no_grad():
-        for b0 in range(0, len(les), batch_size):
-            cond = cond_all[b0:b0 + batch_size]
-            z = _noise(len(cond), s, int(seed) + b0, cfg.noise_std)
-            out[b0:b0 + len(cond)] = np.clip(net(torch.cat([cond, z], 1))[:, 0].numpy(), -1.0, 1.0)
-    return out
-
+    les, brain = mask_batch(lesion, brain, cfg.image_size)
+    return sample_pix2pix(net, condition(les, brain), seed, cfg.noise_std, batch_size)
 
 
 def save_model(out_dir: Any, net: Any, cfg: MaskPix2PixConfig, extra: dict[str, Any] | None = None) -> Any:
