@@ -10,8 +10,11 @@ segmented and compared with the requested mask (Dice). Segmenter (``--segmenter`
 hyperintensity inside the brain mask, grey > T, T chosen on the simulated TRAINING slices (grid 0.1..0.8,
 maximising mean Dice against the physics masks); ``unet``: a small MONAI U-Net
 (:func:`~radsynth.generators.mask_guided.model.train_segmenter`, trained on the training slices, seed 0).
-Also reported: the segmenter's own Dice on the held-out *simulated* images (its ceiling), and a control: the Dice
-of each generated image's segmentation against another subject's mask (a derangement), which must be low.
+Also reported: the segmenter's own Dice on the held-out *simulated* images (its ceiling), a control: the Dice
+of each generated image's segmentation against another subject's mask (a derangement), which must be low, and the
+lesion-free check: every held-out slice without a lesion, generated from an EMPTY lesion mask (with its brain
+mask), segmented; a lesion of >= ``--min-pixels`` there is a false lesion (a normal subject made abnormal). Use
+``--segmenter unet`` for it: the threshold rule also fires on normal simulated FLAIR (100 % of the slices).
 Mean and 95 % percentile bootstrap CI (2000 resamples) over masks. ``--write-metrics`` writes metrics.json into
 the model folder (when it is a folder in this checkout).
 """
@@ -116,12 +119,26 @@ def main() -> None:
         out[name] = {"mean": round(float(v.mean()), 4), "ci95": [round(lo, 4), round(hi, 4)],
                      "median": round(float(np.median(v)), 4), "n": int(len(v))}
     print(f"\nlesion - brain contrast ([-1, 1] grey): generated {np.nanmean(contrast):.3f}, simulated {np.nanmean(contrast_real):.3f}")
+    # lesion-free masks: an empty lesion mask must give a lesion-free image (a normal subject must stay normal)
+    free = np.flatnonzero(ho.lesion.sum((1, 2)) == 0)
+    gen_free = sample_from_masks(net, cfg, np.zeros((len(free),) + masks.shape[1:], bool), ho.brain[free], seed=0)
+    seg_free, seg_free_real = seg_fn(gen_free, ho.brain[free]), seg_fn(ho.images[free], ho.brain[free])
+    false_gen = seg_free.sum((1, 2)) >= a.min_pixels
+    false_real = seg_free_real.sum((1, 2)) >= a.min_pixels
+    print(f"lesion-free masks ({len(free)} held-out slices with no lesion, brain mask given): a lesion of >= {a.min_pixels} px "
+          f"segmented in {false_gen.sum()} generated images ({100 * false_gen.mean():.1f} %), in {false_real.sum()} of the "
+          f"simulated ones ({100 * false_real.mean():.1f} %); mean segmented area {seg_free.sum((1, 2)).mean():.1f} px vs "
+          f"{seg_free_real.sum((1, 2)).mean():.1f} px")
     print(f"total {time.perf_counter() - t0:.0f} s")
     metrics = {"bench": "bench/bench_mask_guided.py", "model": Path(model_path(a.model)).name, "dice": out,
                "n_masks": n, "held_out_subjects": int(len(np.unique(subj))), "held_out_seed": 1000,
                "min_lesion_pixels": a.min_pixels, "segmenter": seg_desc, "seconds_per_image": round(gen_s, 3),
                "lesion_contrast": {"generated": round(float(np.nanmean(contrast)), 4),
                                    "simulated": round(float(np.nanmean(contrast_real)), 4)},
+               "lesion_free_masks": {"n": int(len(free)), "false_lesion_generated": int(false_gen.sum()),
+                                     "false_lesion_simulated": int(false_real.sum()),
+                                     "mean_area_px_generated": round(float(seg_free.sum((1, 2)).mean()), 2),
+                                     "mean_area_px_simulated": round(float(seg_free_real.sum((1, 2)).mean()), 2)},
                "sampler": sampler_name(cfg), "sample_steps": getattr(cfg, "sample_steps", None), "threads": a.threads}
     if a.save:
         np.savez_compressed(a.save, masks=masks, brains=brains, real=real, gen_b=gen_b, gen_nb=gen_nb, seg_b=seg_b,

@@ -29,6 +29,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=None, help="default: 1.5e-3 (ddpm), 2e-4 (pix2pix)")
     ap.add_argument("--arch", choices=("ddpm", "pix2pix"), default="ddpm")
     ap.add_argument("--lesion-weight", type=float, default=0.0, help="pix2pix: extra L1 weight on the lesion and its rim")
+    ap.add_argument("--normal-per-subject", type=int, default=3, help="lesion-free slices per subject in the training data")
     ap.add_argument("--init", default=None, help="continue from this model folder's weights (a second stage)")
     a = ap.parse_args()
     import torch
@@ -38,7 +39,7 @@ def main() -> None:
     from radsynth.generators.mask_guided.data import LesionSlicesConfig, simulate_lesion_slices
     from radsynth.generators.mask_guided.model import MaskDDPMConfig, save_model, train_mask_ddpm
 
-    dcfg = LesionSlicesConfig(n_subjects=a.subjects, seed=a.seed)
+    dcfg = LesionSlicesConfig(n_subjects=a.subjects, seed=a.seed, normal_per_subject=a.normal_per_subject)
     data = simulate_lesion_slices(dcfg, progress=True)
     print(f"{len(data.images)} slices ({int((data.lesion.sum((1, 2)) > 0).sum())} with lesion), {data.seconds} s", flush=True)
     if a.arch == "pix2pix":

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,7 +28,6 @@ class Pix2PixSettings:
     max_minutes: float | None = None
     progress: bool = False
     log_every: int = 200
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def train_pix2pix(

@@ -25,6 +25,18 @@ from radsynth.core.errors import RadsynthInputError
 from radsynth.core.records import ImageRecord, MaskRecord, Provenance, SubjectRecord
 
 
+def every_subject_has_a_lesion(spec: Any) -> bool:
+    """Whether the spec's labels give every subject a tumour or a stroke (prevalence 1, or the two in one
+    exclusive group summing to 1)."""
+    labels = dict(spec.labels)
+    if labels.get("tumour", 0.0) >= 1.0 or labels.get("stroke", 0.0) >= 1.0:
+        return True
+    for group in getattr(spec, "exclusive_labels", []) or []:
+        if {"tumour", "stroke"} <= set(group) and sum(labels.get(n, 0.0) for n in group) >= 1.0 - 1e-9:
+            return True
+    return False
+
+
 class MaskGuidedCohortConfig(BaseModel):
     """Parameters of ``mask-guided-2d`` (spec ``generator.params``)."""
 
@@ -51,6 +63,14 @@ class MaskGuidedCohortGenerator:
     @classmethod
     def check_spec(cls, spec: Any, config: MaskGuidedCohortConfig) -> None:
         cls(config)._entry  # noqa: B018 - resolves the model, raises RadsynthInputError
+        if not every_subject_has_a_lesion(spec):
+            raise RadsynthInputError(
+                "labels", dict(spec.labels),
+                "a spec in which every subject has a lesion: tumour: 1 or stroke: 1, or tumour and stroke in one "
+                "`exclusive_labels` group with prevalences summing to 1",
+                "the mask-guided models paint a lesion even from an empty mask (measured: a false lesion in 83 % of "
+                "lesion-free masks, bench/bench_mask_guided.py --segmenter unet), so a subject without one would be "
+                "labelled normal but imaged abnormal")
 
     @cached_property
     def _entry(self) -> Any:

@@ -14,8 +14,8 @@ to the target contrast's training histogram (a monotone map: it cannot invert co
 floor any learned translation must beat).
 
 Model folder: ``config.json`` (``format`` :data:`MODEL_FORMAT`, ``kind`` ``translator``, the
-:class:`TranslationConfig`), ``weights.safetensors`` (the generator), ``reference_histogram.npy`` is not needed:
-the baseline's reference quantiles are stored in ``config.json`` (``target_quantiles``).
+:class:`TranslationConfig`, whose ``target_quantiles`` hold the baseline's reference histogram) and
+``weights.safetensors`` (the generator).
 """
 
 from __future__ import annotations
