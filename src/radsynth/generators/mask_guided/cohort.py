@@ -68,9 +68,9 @@ class MaskGuidedCohortGenerator:
                 "labels", dict(spec.labels),
                 "a spec in which every subject has a lesion: tumour: 1 or stroke: 1, or tumour and stroke in one "
                 "`exclusive_labels` group with prevalences summing to 1",
-                "the mask-guided models paint a lesion even from an empty mask (measured: a false lesion in 83 % of "
-                "lesion-free masks, bench/bench_mask_guided.py --segmenter unet), so a subject without one would be "
-                "labelled normal but imaged abnormal")
+                "the default model paints a lesion even from an empty mask (measured: a false lesion in 83 % of "
+                "lesion-free masks, bench/bench_mask_guided.py --segmenter unet; the DDPM is not measured), so a "
+                "subject without one would be labelled normal but imaged abnormal")
 
     @cached_property
     def _entry(self) -> Any:
