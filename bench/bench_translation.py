@@ -114,13 +114,15 @@ def main() -> None:
     print(f"held-out: {len(ho.brain)} slices of {a.subjects} simulated subjects (seeds 1000..), {time.perf_counter() - t0:.0f} s\n")
     data = shared_data()
     real = mni_slices(data, 64) if data is not None else None
-    results, grids = {}, []
+    results, grids, folders = {}, [], {}
     print("| pair | model | n | PSNR dB model / histogram match | difference [95 % CI] | SSIM model / histogram match | difference [95 % CI] |")
     print("|---|---|---|---|---|---|---|")
     for name in a.model or list(SHIPPED_MODELS.values()):
         net, cfg, _ = load_model(name)
         src, tgt = cfg.source, cfg.target
-        name = Path(model_path(name)).name
+        folder = Path(model_path(name))
+        name = folder.name
+        folders[name] = folder
         x, y = ho.images[src], ho.images[tgt]
         pred = translate_slices(net, cfg, x, seed=0)
         base = histogram_match(x, cfg.target_quantiles)
@@ -166,7 +168,7 @@ def main() -> None:
         print(f"wrote {a.grid}")
     if a.write_metrics:
         for name, res in results.items():
-            p = Path(model_path(next(m for m in (a.model or list(SHIPPED_MODELS.values())) if Path(model_path(m)).name == name))) / "metrics.json"
+            p = folders[name] / "metrics.json"
             p.write_text(json.dumps({"bench": "bench/bench_translation.py", "model": name, **res}, indent=1, default=list) + "\n")
             print(f"wrote {p}")
 

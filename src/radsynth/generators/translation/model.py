@@ -104,17 +104,18 @@ def histogram_match(source: np.ndarray, target_quantiles: tuple[float, ...]) -> 
     on stored quantiles so the model folder carries no images); the background stays -1."""
     if not target_quantiles:
         raise RadsynthInputError("target_quantiles", "()", "the target histogram of a trained model")
+    from scipy.stats import rankdata
+
     q = np.asarray(target_quantiles)
     levels = np.linspace(0, 1, len(q))
-    out = np.full(np.shape(source), -1.0, np.float32)
-    for i, x in enumerate(np.asarray(source, np.float64).reshape(-1, *np.shape(source)[-2:])):
+    src = np.asarray(source, np.float64)
+    planes = src.reshape(-1, *src.shape[-2:])
+    out = np.full(planes.shape, -1.0, np.float32)
+    for x, o in zip(planes, out):
         fg = x > -1.0 + 2.0 * FOREGROUND_FRACTION
         if fg.any():
-            from scipy.stats import rankdata
-
-            rank = (rankdata(x[fg]) - 0.5) / fg.sum()
-            out.reshape(-1, *np.shape(source)[-2:])[i][fg] = np.interp(rank, levels, q)
-    return out
+            o[fg] = np.interp((rankdata(x[fg]) - 0.5) / fg.sum(), levels, q)
+    return out.reshape(src.shape)
 
 
 def strip_to_brain(x: np.ndarray, brain: np.ndarray) -> np.ndarray:
